@@ -1,0 +1,19 @@
+"""The one exit-code policy of every botcap command.
+
+Errors are data until the CLI: library code raises ``BadInput`` with one line per problem;
+``botcap.cli`` prints those lines to stderr and exits 2. Exit 1 is only ever "ran, a gate failed".
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(Exception):
+    """Input that cannot be used: each line names the path, the bad value and what is allowed."""
+
+    def __init__(self, lines: str | list[str]):
+        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        super().__init__("\n".join(self.lines))

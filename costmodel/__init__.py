@@ -1,0 +1,1 @@
+"""Unit economics per tier, break-even, sensitivity and uncertainty."""

@@ -1,0 +1,1 @@
+"""Staging stack, fake APIs, Locust load tests and the regression gate."""

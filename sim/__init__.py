@@ -1,0 +1,1 @@
+"""SimPy model of the bot platform."""
