@@ -1,9 +1,14 @@
-"""The `botcap` commands of loadtest/ (thin: parse options, call the library, print)."""
+"""The `botcap` commands of loadtest/: each part registers its own (never imports Locust here)."""
 
 from __future__ import annotations
 
 import typer
 
+from loadtest.harness.cli import register as register_harness
+from loadtest.staging.cli import register as register_staging
+
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root `botcap` app."""
+    """Add `staging`, `loadtest` and `gate` to the root `botcap` app."""
+    register_staging(app)
+    register_harness(app)

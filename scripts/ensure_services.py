@@ -112,7 +112,8 @@ def _throwaway_pg() -> str | None:
         if r.returncode != 0:
             log(f"initdb failed: {r.stderr.strip()[-300:]}")
             return None
-    opts = f"-p {PG_SPARE_PORT} -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=300"
+    opts = (f"-p {PG_SPARE_PORT} -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp"
+            " -c max_connections=300")
     run(as_user + [pg_ctl, "-D", str(data), "-o", opts, "-l", str(STATE / "pg.log"), "-w", "start"])
     admin = f"postgresql://postgres@127.0.0.1:{PG_SPARE_PORT}/postgres"
     if _wait(pg_ok, admin, 30):

@@ -172,7 +172,10 @@ class Polling(Spec):
 
 
 class Db(Spec):
-    pool_size_per_instance: int = Field(ge=1, le=10_000)
+    """asyncpg pools (one per instance, plus the scheduler worker) over PostgreSQL's cap."""
+
+    pool_size_per_instance: int = Field(ge=1, le=10_000, description="asyncpg pool max_size")
+    pool_min_size_per_instance: int = Field(ge=0, le=10_000, description="asyncpg pool min_size")
     max_connections: int = Field(ge=1, le=100_000, description="PostgreSQL server cap")
     pooler: Literal["none", "pgbouncer"]
     pooler_server_connections: int = Field(ge=1, le=100_000)
@@ -240,6 +243,8 @@ class Telegram(Spec):
     per_chat_rate_per_s: float = Field(gt=0, le=1000)
     webhook_max_connections: int = Field(ge=1, le=100, description="setWebhook max_connections")
     webhook_timeout_s: PosSeconds
+    webhook_handle_in_background: bool = Field(
+        description="aiogram answers the webhook at once and handles the update in a task")
 
 
 class Platform(Spec):

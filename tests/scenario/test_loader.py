@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from botcap.errors import BadInput
 from botcap.scenario import load_scenario
@@ -27,7 +28,7 @@ def test_default_scenario_is_the_seed_platform_at_10k_dau():
 
 def test_scenario_is_frozen():
     s = load_scenario()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         s.platform.instances = 7  # type: ignore[misc]
 
 

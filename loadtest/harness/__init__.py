@@ -1,0 +1,1 @@
+"""Load-test harness: Locust runs, RunBundles, the regression gate (loadtest/harness)."""
