@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # YAML-ish values: scalars of every type YAML produces, nested a little.
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
