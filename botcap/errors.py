@@ -15,5 +15,7 @@ class BadInput(Exception):
     """Input that cannot be used: each line names the path, the bad value and what is allowed."""
 
     def __init__(self, lines: str | list[str]):
-        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        raw = [lines] if isinstance(lines, str) else list(lines)
+        # one problem, one line: a stray newline (e.g. inside a YAML key) must not split it
+        self.lines = [str(line).replace("\r", "\\r").replace("\n", "\\n") for line in raw]
         super().__init__("\n".join(self.lines))

@@ -232,12 +232,18 @@ def _message(err: dict, loc: tuple) -> str:
     return msg
 
 
+def _key(part) -> str:
+    """A path part as printed: plain when it is a simple key, repr() when it has odd characters."""
+    text = str(part)
+    return text if text and text.isprintable() and " " not in text and "." not in text else repr(text)
+
+
 def format_errors(error: ValidationError) -> list[str]:
     """One line per problem: ``platform.instances: must be >= 1 (got 0)``."""
-    lines = []
+    lines: list[str] = []
     for err in error.errors():
         loc = _clean_loc(tuple(err["loc"]))
-        where = ".".join(str(p) for p in loc)
+        where = ".".join(_key(p) for p in loc)
         msg = _message(err, loc)
         if err["type"] == "value_error":
             # validators name the key themselves ("mix: must sum..."); several are joined by "; "
