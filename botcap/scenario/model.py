@@ -184,6 +184,8 @@ class Db(Spec):
 
 
 class ModelLatency(Spec):
+    api_model: str = Field(min_length=1, max_length=200,
+                           description="model id sent to the Messages API and looked up in price tables")
     ttft_s: Dist = Field(description="time to first token")
     output_tokens_per_s: float = Field(gt=0, le=100_000)
 
@@ -251,6 +253,8 @@ class Platform(Spec):
     mode: Literal["polling", "webhook"]
     instances: int = Field(ge=1, le=1000)
     handlers_per_instance: int = Field(ge=1, le=100_000, description="in-flight handler cap per instance")
+    cpu_cores_per_instance: int = Field(ge=1, le=1024,
+                                        description="cores running handler CPU time (asyncio: 1 per process)")
     network_rtt_s: NetworkRtt
     polling: Polling
     db: Db
