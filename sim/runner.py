@@ -1,0 +1,149 @@
+"""Replications of one scenario: seeds, optional worker processes, the warm-up cut, pooling.
+
+Why apart from the engine: ``sim.engine.simulate`` runs one replication and knows nothing of
+confidence intervals; everything that turns several runs into one result (independent seeds, the
+warm-up cut, a pooled table) lives here, so the summary, the CLI and the capacity search share it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from botcap.errors import BadInput
+from botcap.scenario import Scenario
+from sim.metrics import cut_warmup
+
+__all__ = ["Replication", "SimResult", "replication_seeds", "check_options", "run"]
+
+MAX_HOURS = 744.0          # the schema's horizon.hours limit (31 days)
+MAX_REPLICATIONS = 1000    # the schema's horizon.replications limit
+
+# progress(done_fraction, label): done_fraction over the whole run in [0, 1]
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Replication:
+    """One replication's results after the warm-up cut (rows with arrival_s >= warmup_s)."""
+
+    index: int
+    seed: int
+    requests: pd.DataFrame
+    simulated_s: float
+    warmup_s: float
+    counters: dict
+    timeseries: pd.DataFrame
+
+    @property
+    def measured_s(self) -> float:
+        """Simulated seconds after the warm-up: the denominator of every rate."""
+        return max(self.simulated_s - self.warmup_s, 0.0)
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """All replications of a run, in replication order, with the scenario and base seed used."""
+
+    scenario: Scenario
+    seed: int
+    replications: list[Replication] = field(default_factory=list)
+
+    @cached_property
+    def requests(self) -> pd.DataFrame:
+        """Every replication's rows after the warm-up, pooled, with a ``replication`` column."""
+        frames = [r.requests.assign(replication=r.index) for r in self.replications]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @cached_property
+    def timeseries(self) -> pd.DataFrame:
+        frames = [r.timeseries.assign(replication=r.index) for r in self.replications]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def measured_s(self) -> float:
+        return sum(r.measured_s for r in self.replications)
+
+
+def replication_seeds(seed: int, replications: int) -> list[int]:
+    """Independent seeds for each replication, derived from one base seed by numpy's SeedSequence.
+
+    Why not seed, seed+1, …: SeedSequence.spawn guarantees statistically independent streams, and
+    replication i's seed does not depend on how many replications are run (a 3-run result contains
+    the 1-run result as its first replication).
+    """
+    children = np.random.SeedSequence(seed).spawn(replications)
+    return [int(c.generate_state(1, np.uint64)[0] >> 1) for c in children]  # < 2**63, as the schema
+
+
+def check_options(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,
+                  hours: float | None = None, workers: int = 1) -> None:
+    """Reject run options that cannot work, before anything runs (BadInput: one line per problem)."""
+    problems = []
+    if seed is not None and not 0 <= seed <= 2**63 - 1:
+        problems.append(f"--seed: must be in 0..{2**63 - 1} (got {seed})")
+    if replications is not None and not 1 <= replications <= MAX_REPLICATIONS:
+        problems.append(f"--replications: must be in 1..{MAX_REPLICATIONS} (got {replications})")
+    if hours is not None:
+        if not (math.isfinite(hours) and 0 < hours <= MAX_HOURS):
+            problems.append(f"--hours: must be > 0 and <= {MAX_HOURS:g} (got {hours:g})")
+        elif hours * 3600.0 <= scenario.horizon.warmup_s:
+            problems.append(f"--hours: must be longer than horizon.warmup_s = "
+                            f"{scenario.horizon.warmup_s:g} s (got {hours:g} h)")
+    if not 1 <= workers <= 1024:
+        problems.append(f"--workers: must be in 1..1024 (got {workers})")
+    if problems:
+        raise BadInput(problems)
+
+
+def _one(scenario: Scenario, index: int, seed: int, hours: float | None,
+         progress: Callable[[float], None] | None = None) -> Replication:
+    from sim.engine import simulate  # imported here: worker processes import it themselves
+
+    raw = simulate(scenario, seed, hours=hours, progress=progress)
+    return Replication(index=index, seed=seed, requests=cut_warmup(raw.requests, raw.warmup_s)
+                       .reset_index(drop=True), simulated_s=float(raw.simulated_s),
+                       warmup_s=float(raw.warmup_s), counters=raw.counters, timeseries=raw.timeseries)
+
+
+def run(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,
+        hours: float | None = None, workers: int = 1, progress: Progress | None = None) -> SimResult:
+    """Run ``replications`` (default: the scenario's) independent replications and pool them.
+
+    ``seed`` (default: scenario.seed) is the base from which each replication's seed is derived.
+    With ``workers`` > 1 the replications run in that many processes (results are identical to a
+    sequential run: each replication depends only on its own seed); progress then advances per
+    finished replication instead of per simulated minute.
+    """
+    check_options(scenario, seed=seed, replications=replications, hours=hours, workers=workers)
+    base = scenario.seed if seed is None else seed
+    n = scenario.horizon.replications if replications is None else replications
+    seeds = replication_seeds(base, n)
+    report = progress or (lambda fraction, label: None)
+    done: list[Replication] = []
+    if workers == 1 or n == 1:
+        for i, s in enumerate(seeds):
+            label = f"replication {i + 1}/{n}"
+
+            def step(fraction: float, i: int = i, label: str = label) -> None:
+                report((i + min(max(fraction, 0.0), 1.0)) / n, label)
+
+            report(i / n, label)
+            done.append(_one(scenario, i, s, hours, step))
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, n, os.cpu_count() or 1)) as pool:
+            futures = [pool.submit(_one, scenario, i, s, hours) for i, s in enumerate(seeds)]
+            report(0.0, f"{n} replications in {workers} processes")
+            for k, future in enumerate(as_completed(futures), start=1):
+                done.append(future.result())
+                report(k / n, f"replication {k}/{n} done")
+        done.sort(key=lambda r: r.index)
+    report(1.0, "done")
+    return SimResult(scenario=scenario, seed=base, replications=done)
