@@ -8,17 +8,18 @@ add to the fields named for them; times are simulated seconds.
 from __future__ import annotations
 
 FIELDS = (
-    "id", "kind", "instance", "chat_id", "is_digest",
+    "id", "kind", "instance", "chat_id", "is_digest", "is_duplicate",
     "arrival_s", "done_s", "ok", "error",
     # waits (queueing) per resource
-    "wait_handler_s", "wait_cpu_s", "wait_db_pool_s", "wait_claude_semaphore_s",
-    "wait_rate_limit_s", "wait_telegram_send_s",
+    "wait_webhook_s", "wait_handler_s", "wait_cpu_s", "wait_db_pool_s", "wait_db_server_s",
+    "wait_claude_semaphore_s", "wait_rate_limit_s", "wait_claude_backoff_s", "wait_telegram_send_s",
     # service (holding a resource / on the wire)
     "service_cpu_s", "service_db_s", "service_claude_s", "service_mcp_s", "service_telegram_s",
     # Claude call facts
     "claude_attempts", "claude_input_tokens", "claude_output_tokens",
     "claude_cache_read_tokens", "claude_cache_write_tokens",
-    # digests: the time the user asked for and the time the scheduler planned (slot)
+    # digests: the time the user asked for and the time the scheduler planned (slot);
+    # is_duplicate marks a second send of the same digest (scheduler in every instance, lock: none)
     "preferred_s", "planned_s",
 )
 
@@ -34,12 +35,14 @@ class Request:
         self.instance = -1
         self.chat_id = chat_id
         self.is_digest = is_digest
+        self.is_duplicate = False
         self.arrival_s = arrival_s
         self.done_s = float("nan")
         self.ok = False
         self.error = ""
-        self.wait_handler_s = self.wait_cpu_s = self.wait_db_pool_s = 0.0
-        self.wait_claude_semaphore_s = self.wait_rate_limit_s = self.wait_telegram_send_s = 0.0
+        self.wait_webhook_s = self.wait_handler_s = self.wait_cpu_s = 0.0
+        self.wait_db_pool_s = self.wait_db_server_s = self.wait_claude_semaphore_s = 0.0
+        self.wait_rate_limit_s = self.wait_claude_backoff_s = self.wait_telegram_send_s = 0.0
         self.service_cpu_s = self.service_db_s = self.service_claude_s = 0.0
         self.service_mcp_s = self.service_telegram_s = 0.0
         self.claude_attempts = 0

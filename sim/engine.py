@@ -1,0 +1,176 @@
+"""One replication of the platform model: build the components from a scenario, run SimPy, return raw data.
+
+The engine only produces raw material (``RawRun``): every request's timeline, counters and resource
+time-integrals. Summaries, warm-up cuts of the request table, confidence intervals and plots belong to
+``sim.runner``/``sim.summary``. Counters of events and time-integrals are taken over [warmup_s, end] by
+snapshotting them at warm-up and subtracting (no per-event "are we warm yet?" checks); peaks cover the
+whole run.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from botcap.scenario import Scenario
+from sim.build import Platform, build_platform
+from sim.record import FIELDS, Request
+from sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals
+
+__all__ = ["RawRun", "simulate", "SAMPLE_EVERY_S"]
+
+SAMPLE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class RawRun:
+    """The raw output of one replication (see the module docstring for the counting windows).
+
+    ``counters["resources"][NAME]``: ``capacity`` summed over the processes that own one (0 = unbounded,
+    e.g. ``telegram_send``, whose "queue" is sends sleeping out a 429's retry_after), ``busy_s`` and
+    ``queue_s`` integrals over [warmup_s, end], ``peak_in_use``/``peak_queue`` summed over processes.
+    """
+
+    requests: pd.DataFrame
+    simulated_s: float
+    warmup_s: float
+    counters: dict
+    timeseries: pd.DataFrame
+
+
+def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
+             progress: Callable[[float], None] | None = None) -> RawRun:
+    """One replication. ``hours`` overrides scenario.horizon.hours; ``progress(sim_time_s)`` is called
+    about every simulated minute."""
+    horizon_s = (scenario.horizon.hours if hours is None else hours) * 3600.0
+    warmup_s = min(scenario.horizon.warmup_s, horizon_s)
+    env = simpy.Environment()
+    plans = kind_plans(scenario, seed)
+    platform = build_platform(env, scenario, seed, plans, horizon_s)
+    requests: list[Request] = platform.requests
+    arrivals = user_arrivals(scenario, seed, horizon_s)
+    if isinstance(arrivals, OpenArrivals):
+        env.process(_open_arrivals(env, platform, plans, arrivals, requests))
+    else:
+        env.process(_sessions(env, platform, plans, arrivals, requests))
+    samples: list[tuple] = []
+    env.process(_sampler(env, platform, samples, progress))
+    snapshot: dict = {}
+    env.process(_at_warmup(env, warmup_s, platform, snapshot))
+    env.run(until=horizon_s)
+    platform.finish()
+    if not snapshot:  # warm-up as long as the horizon: an empty window
+        _take_snapshot(platform, snapshot)
+    for req in requests:
+        if req.done_s != req.done_s and not req.error:  # NaN: still in flight at the end
+            req.error = "unfinished"
+    return RawRun(requests=_frame(requests), simulated_s=horizon_s, warmup_s=warmup_s,
+                  counters=_counters(platform, snapshot),
+                  timeseries=pd.DataFrame(samples, columns=["t_s", "resource", "in_use", "queue_len"]))
+
+
+# ---------------------------------------------------------------------------------------------- arrivals
+def _open_arrivals(env, platform: Platform, plans, arr: OpenArrivals, requests: list[Request]):
+    submit = platform.ingress.submit
+    kind_plans_ = [plans[name] for name in arr.names]
+    t_s, kinds, chats = arr.t_s.tolist(), arr.kinds.tolist(), arr.chat_ids.tolist()
+    for i, t in enumerate(t_s):
+        yield env.timeout(t - env.now)
+        plan = kind_plans_[kinds[i]]
+        req = Request(platform.next_id(), plan.name, t, chats[i])
+        requests.append(req)
+        submit(req, plan)
+
+
+def _sessions(env, platform: Platform, plans, s: Sessions, requests: list[Request]):
+    kind_plans_ = [plans[name] for name in s.names]
+    kinds, think = s.kinds.tolist(), s.think_s.tolist()
+    starts, firsts, counts, chats = s.start_s.tolist(), s.first.tolist(), s.n_messages.tolist(), \
+        s.chat_ids.tolist()
+    for i, t in enumerate(starts):
+        yield env.timeout(t - env.now)
+        env.process(_session(env, platform, kind_plans_, kinds, think, firsts[i], counts[i], chats[i],
+                             requests))
+
+
+def _session(env, platform: Platform, kind_plans_, kinds, think, first, count, chat_id, requests):
+    """A user's chat: each message after the previous reply plus a think time (closed within a session)."""
+    run = platform.ingress.run
+    last = first + count - 1
+    for j in range(first, last + 1):
+        plan = kind_plans_[kinds[j]]
+        req = Request(platform.next_id(), plan.name, env.now, chat_id)
+        requests.append(req)
+        yield from run(req, plan)
+        if j < last:
+            yield env.timeout(think[j])
+
+
+# ------------------------------------------------------------------------------------------- bookkeeping
+def _sampler(env, platform: Platform, samples: list, progress):
+    groups = platform.resource_groups()
+    while True:
+        now = env.now
+        for name, gauges in groups.items():
+            samples.append((now, name, sum(g.in_use for g in gauges), sum(g.queue_len for g in gauges)))
+        if progress is not None:
+            progress(now)
+        yield env.timeout(SAMPLE_EVERY_S)
+
+
+def _take_snapshot(platform: Platform, snapshot: dict) -> None:
+    snapshot["counters"] = copy.deepcopy(platform.counters)
+    snapshot["areas"] = {name: [g.areas() for g in gauges]
+                         for name, gauges in platform.resource_groups().items()}
+    snapshot["t_s"] = platform.env.now
+
+
+def _at_warmup(env, warmup_s: float, platform: Platform, snapshot: dict):
+    yield env.timeout(warmup_s)
+    _take_snapshot(platform, snapshot)
+
+
+def _minus(after, before):
+    if isinstance(after, dict):
+        return {k: _minus(v, before.get(k, 0) if isinstance(before, dict) else 0) for k, v in after.items()}
+    return after - before
+
+
+def _counters(platform: Platform, snapshot: dict) -> dict:
+    counters = _minus(platform.counters, snapshot["counters"])
+    for section, extra in platform.final_counters().items():  # plan facts and peaks: whole run
+        counters[section].update(extra)
+    resources = {}
+    for name, gauges in platform.resource_groups().items():
+        end = [g.areas() for g in gauges]
+        start = snapshot["areas"][name]
+        resources[name] = {
+            "capacity": int(sum(g.capacity for g in gauges)),
+            "busy_s": float(sum(e[0] - s[0] for e, s in zip(end, start, strict=True))),
+            "queue_s": float(sum(e[1] - s[1] for e, s in zip(end, start, strict=True))),
+            "peak_in_use": int(sum(g.peak_in_use for g in gauges)),
+            "peak_queue": int(sum(g.peak_queue for g in gauges)),
+        }
+    counters["resources"] = resources
+    return counters
+
+
+_ROW = operator.attrgetter(*FIELDS)
+
+
+def _frame(requests: list[Request]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records([_ROW(r) for r in requests], columns=list(FIELDS))
+    if df.empty:
+        return df
+    for col in ("id", "instance", "chat_id", "claude_attempts", "claude_input_tokens",
+                "claude_output_tokens", "claude_cache_read_tokens", "claude_cache_write_tokens"):
+        df[col] = df[col].astype(np.int64)
+    df["kind"] = df["kind"].astype("category")
+    df["error"] = df["error"].astype("category")
+    return df

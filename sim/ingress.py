@@ -1,0 +1,115 @@
+"""How an update gets from Telegram to a handler: webhook behind a load balancer, or one long-poll loop.
+
+Webhook: Telegram opens at most ``webhook_max_connections`` simultaneous requests per bot and queues the
+rest of the updates itself. A round-robin load balancer spreads them over the instances (PaaS proxies
+such as Railway's balance per request, not by load). With ``webhook_handle_in_background`` aiogram
+answers 200 at once and handles the update in a task, so a connection is held for one RTT; without it
+the connection is held for the whole handler, and ``max_connections`` then caps how many updates the
+*whole bot* handles at once, whatever the number of instances. A handler still running after
+``webhook_timeout_s`` loses its connection (Telegram gives up): error "webhook_timeout".
+
+Polling: Telegram allows one getUpdates poller per token, so one process (instance 0) receives every
+update: the long poll returns as soon as updates exist, with up to ``batch_size`` of them, after half
+an RTT; each is dispatched as a task (they queue for that instance's handler slots); the next poll
+reaches Telegram half an RTT later.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import simpy
+
+from sim.instance import Node
+from sim.record import Request
+from sim.resources import Semaphore
+from sim.workload import KindPlan
+
+__all__ = ["Webhook", "Poller"]
+
+
+class Webhook:
+    def __init__(self, env: simpy.Environment, nodes: list[Node], *, max_connections: int, rtt_s: float,
+                 in_background: bool, timeout_s: float):
+        self.env, self.nodes = env, nodes
+        self.connections = Semaphore(env, "webhook_connections", max_connections)
+        self.half_rtt_s = rtt_s / 2
+        self.in_background, self.timeout_s = in_background, timeout_s
+        self._next = 0
+
+    def submit(self, req: Request, plan: KindPlan) -> None:
+        """Deliver without waiting for the outcome (open arrivals)."""
+        self.env.process(self.run(req, plan))
+
+    def run(self, req: Request, plan: KindPlan):
+        """Deliver and handle; returns when the handler is done."""
+        env, conns = self.env, self.connections
+        ev = conns.acquire()
+        if ev is not None:
+            t0 = env.now
+            yield ev
+            req.wait_webhook_s = env.now - t0
+        node = self.nodes[self._next]
+        self._next = (self._next + 1) % len(self.nodes)
+        if self.half_rtt_s:
+            yield env.timeout(self.half_rtt_s)  # the POST reaches the instance
+        if self.in_background:
+            if self.half_rtt_s:  # the 200 travels back while the handler already runs
+                env.timeout(self.half_rtt_s).callbacks.append(lambda _e: conns.release())
+            else:
+                conns.release()
+            yield from node.handle(req, plan)
+            return
+        held = [True]
+
+        def give_up(_e):
+            if held[0]:
+                held[0] = False
+                conns.release()
+
+        env.timeout(self.timeout_s).callbacks.append(give_up)
+        yield from node.handle(req, plan)
+        if held[0]:
+            held[0] = False
+            conns.release()
+        else:
+            req.ok, req.error = False, req.error or "webhook_timeout"
+
+
+class Poller:
+    def __init__(self, env: simpy.Environment, node: Node, *, batch_size: int, rtt_s: float):
+        self.env, self.node = env, node
+        self.batch_size, self.half_rtt_s = batch_size, rtt_s / 2
+        self.pending: deque = deque()
+        self._wake: simpy.Event | None = None
+        env.process(self._loop())
+
+    def submit(self, req: Request, plan: KindPlan, done: simpy.Event | None = None) -> None:
+        self.pending.append((req, plan, done))
+        if self._wake is not None:
+            wake, self._wake = self._wake, None
+            wake.succeed()
+
+    def run(self, req: Request, plan: KindPlan):
+        done = self.env.event()
+        self.submit(req, plan, done)
+        yield done
+
+    def _loop(self):
+        env, pending = self.env, self.pending
+        while True:
+            if not pending:
+                self._wake = env.event()  # the long poll is held open until an update exists
+                yield self._wake
+            batch = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+            if self.half_rtt_s:
+                yield env.timeout(self.half_rtt_s)
+            for req, plan, done in batch:
+                env.process(self._task(req, plan, done))
+            if self.half_rtt_s:
+                yield env.timeout(self.half_rtt_s)
+
+    def _task(self, req: Request, plan: KindPlan, done: simpy.Event | None):
+        yield from self.node.handle(req, plan)
+        if done is not None:
+            done.succeed()

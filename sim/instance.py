@@ -1,0 +1,81 @@
+"""One bot process: its handler cap, its event loop's CPU, and the chain of stages a message runs through.
+
+A handler slot is held for the request's whole life (CPU + every I/O wait), as an aiogram task is. Only
+``service_s`` needs a core: asyncio runs one coroutine at a time, so ``cpu_cores_per_instance`` = 1
+serialises handler CPU per process. The stage order follows the seed bot: route and read (CPU, DB),
+an optional MCP lookup, the Claude call, the reply. A failed DB stage ends the handler without a reply
+(an unhandled exception); a failed MCP or Claude stage still sends a graceful reply, so ``done_s`` is
+when that reply went out and ``ok`` is False with the reason in ``error``.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from sim.record import Request
+from sim.resources import Semaphore
+from sim.workload import KindPlan
+
+__all__ = ["Node"]
+
+
+class Node:
+    """An instance (``index`` 0..instances-1) or the separate scheduler worker (``index`` = instances).
+
+    The components are per-process objects (``db`` pool, ``claude`` client with its semaphore and breaker,
+    ``mcp`` client) or the shared Telegram API; any may be None when no kind uses it.
+    """
+
+    def __init__(self, env: simpy.Environment, index: int, *, handlers: int, cores: int,
+                 db=None, claude=None, mcp=None, telegram=None, handler_name: str = "handlers"):
+        self.env, self.index = env, index
+        self.handlers = Semaphore(env, handler_name, handlers)
+        self.cpu = Semaphore(env, "cpu", cores)
+        self.db, self.claude, self.mcp, self.telegram = db, claude, mcp, telegram
+        self.in_flight = 0  # requests delivered here and not finished (for least-connections balancing)
+
+    def handle(self, req: Request, plan: KindPlan):
+        """The handler: wait for a slot, run the stages, release the slot."""
+        env = self.env
+        req.instance = self.index
+        self.in_flight += 1
+        t0 = env.now
+        ev = self.handlers.acquire()
+        if ev is not None:
+            yield ev
+            req.wait_handler_s = env.now - t0
+        yield from self._stages(req, plan)
+        self.handlers.release()
+        self.in_flight -= 1
+        req.done_s = env.now
+        if not req.error:
+            req.ok = True
+
+    def _stages(self, req: Request, plan: KindPlan):
+        env = self.env
+        service_s = plan.service_s()
+        ev = self.cpu.acquire()
+        if ev is not None:
+            t0 = env.now
+            yield ev
+            req.wait_cpu_s = env.now - t0
+        yield env.timeout(service_s)
+        req.service_cpu_s = service_s
+        self.cpu.release()
+
+        for _ in range(plan.db_queries):
+            error = yield from self.db.query(req)
+            if error:
+                req.error = error
+                return
+        for _ in range(plan.mcp_calls):
+            error = yield from self.mcp.call(req)
+            if error:
+                req.error = error
+                break
+        if plan.model is not None and not req.error:
+            error = yield from self.claude.call(req, plan)
+            if error:
+                req.error = error
+        for _ in range(plan.telegram_sends):
+            yield from self.telegram.send(req)

@@ -1,0 +1,118 @@
+"""What users send, drawn up front: per-kind samplers and the user-message arrival plan.
+
+Everything random about *demand* is drawn here, vectorised, before the SimPy run starts, so that the
+hot path only indexes arrays. Supply-side randomness (query times, latencies) lives with each
+component. Clock: simulated t = 0 is ``horizon.start`` on the wall clock; the diurnal profile and
+digest times are wall-clock hours.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from botcap.sampling import Sampler, sample
+from botcap.scenario import KindSpec, Scenario, hhmm_to_s
+from sim.arrivals import session_starts_s
+
+__all__ = ["KindPlan", "Sessions", "OpenArrivals", "kind_plans", "rng_for", "user_arrivals", "DAY_S"]
+
+DAY_S = 86_400.0
+
+
+def rng_for(seed: int, component: str) -> np.random.Generator:
+    """An independent stream per component: adding draws in one never shifts another's."""
+    return np.random.default_rng([seed, zlib.crc32(component.encode())])
+
+
+@dataclass(frozen=True)
+class KindPlan:
+    """One kind of message with its samplers ready (``tokens`` are None without a model)."""
+
+    name: str
+    service_s: Sampler
+    db_queries: int
+    model: str | None
+    input_tokens: Sampler | None
+    output_tokens: Sampler | None
+    max_tokens: int
+    mcp_calls: int
+    telegram_sends: int
+
+
+def _plan(name: str, spec: KindSpec, rng: np.random.Generator) -> KindPlan:
+    return KindPlan(
+        name=name, service_s=Sampler(spec.service_s, rng), db_queries=spec.db_queries, model=spec.model,
+        input_tokens=Sampler(spec.input_tokens, rng) if spec.model else None,
+        output_tokens=Sampler(spec.output_tokens, rng) if spec.model else None,
+        max_tokens=spec.max_tokens, mcp_calls=spec.mcp_calls, telegram_sends=spec.telegram_sends)
+
+
+def kind_plans(scenario: Scenario, seed: int) -> dict[str, KindPlan]:
+    """A plan per kind in the mix, plus "digest" (one Claude call, one send) when digests are on."""
+    wl = scenario.workload
+    plans = {name: _plan(name, wl.kinds[name], rng_for(seed, f"kind:{name}")) for name in wl.mix}
+    d = wl.digests
+    if d.subscribers_share > 0:
+        spec = KindSpec(service_s=d.service_s, db_queries=d.db_queries, model=d.model,
+                        input_tokens=d.input_tokens, output_tokens=d.output_tokens,
+                        max_tokens=d.max_tokens, telegram_sends=1)
+        plans["digest"] = _plan("digest", spec, rng_for(seed, "kind:digest"))
+    return plans
+
+
+@dataclass(frozen=True)
+class OpenArrivals:
+    """Poisson mode: independent messages at a constant rate (an open queue, for theory checks)."""
+
+    t_s: np.ndarray
+    kinds: np.ndarray       # index into ``names``
+    chat_ids: np.ndarray
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Diurnal mode: sessions (one user each) of ``n_messages`` messages, each sent after the previous
+    reply plus a think time; ``first`` indexes the session's first message in ``kinds``/``think_s``."""
+
+    start_s: np.ndarray
+    n_messages: np.ndarray
+    first: np.ndarray
+    chat_ids: np.ndarray
+    kinds: np.ndarray
+    think_s: np.ndarray
+    names: tuple[str, ...]
+
+
+def _kinds(scenario: Scenario, rng: np.random.Generator, n: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    names = tuple(scenario.workload.mix)
+    p = np.array([scenario.workload.mix[k] for k in names])
+    return rng.choice(len(names), size=n, p=p / p.sum()).astype(np.int32), names
+
+
+def user_arrivals(scenario: Scenario, seed: int, horizon_s: float) -> OpenArrivals | Sessions:
+    """The user-message plan over [0, horizon_s)."""
+    wl = scenario.workload
+    rng = rng_for(seed, "arrivals")
+    if wl.arrivals.process == "poisson":
+        rate = wl.arrivals.rate_per_s
+        n = int(rng.poisson(rate * horizon_s))
+        t_s = np.sort(rng.uniform(0.0, horizon_s, n))
+        kinds, names = _kinds(scenario, rng, n)
+        return OpenArrivals(t_s, kinds, rng.integers(0, wl.dau, n), names)
+    start_clock_s = hhmm_to_s(scenario.horizon.start)
+    days = math.ceil((start_clock_s + horizon_s) / DAY_S)
+    clock_s = session_starts_s(wl.arrivals.hourly_weights, wl.dau * wl.sessions_per_user, rng, days=days)
+    start_s = clock_s[(clock_s >= start_clock_s) & (clock_s < start_clock_s + horizon_s)] - start_clock_s
+    n_sessions = len(start_s)
+    # geometric: every message is the session's last with the same probability; mean = messages_per_session
+    n_messages = rng.geometric(1.0 / wl.messages_per_session, n_sessions).astype(np.int64)
+    first = np.concatenate(([0], np.cumsum(n_messages)[:-1])).astype(np.int64)
+    total = int(n_messages.sum())
+    kinds, names = _kinds(scenario, rng, total)
+    think_s = np.asarray(sample(wl.think_time_s, rng_for(seed, "think"), total), dtype=float)
+    return Sessions(start_s, n_messages, first, rng.integers(0, wl.dau, n_sessions), kinds, think_s, names)
