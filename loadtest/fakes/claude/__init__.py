@@ -1,0 +1,10 @@
+"""A fake Anthropic Messages API for load tests: real routes, payloads, SSE, usage, rate limits, faults, latency.
+
+Point the real ``anthropic`` SDK at it with ``base_url``; see ``python -m loadtest.fakes.claude --help``.
+"""
+
+from loadtest.fakes.claude.app import FakeClaude, create_app
+from loadtest.fakes.claude.config import ClaudeFakeConfig, FaultSpec, ModelSpec, OutageSpec, RateLimitSpec
+
+__all__ = ["create_app", "FakeClaude", "ClaudeFakeConfig", "ModelSpec", "RateLimitSpec", "FaultSpec",
+           "OutageSpec"]
