@@ -1,9 +1,113 @@
-"""The `botcap` commands of sim/ (thin: parse options, call the library, print)."""
+"""The `botcap sim` commands (thin: parse options, call the library, print).
+
+`sim run` exits 0 whenever it ran, whatever the SLO verdict (the verdict is in its output);
+`sim capacity` is the one that exits 1 when no load meets the SLO.
+"""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, emit_json, load
+
+sim_app = typer.Typer(no_args_is_help=True, help="Simulate the platform (SimPy model).")
+
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Base seed (default: the scenario's seed).")]
+ReplicationsOption = Annotated[int | None, typer.Option(
+    "--replications", help="Independent replications (default: horizon.replications).")]
+HoursOption = Annotated[float | None, typer.Option(
+    "--hours", help="Simulated hours per replication (default: horizon.hours).")]
+WorkersOption = Annotated[int, typer.Option("--workers", help="Processes running replications in parallel.")]
+OutOption = Annotated[Path | None, typer.Option(
+    "--out", help="Folder for requests.parquet, timeseries.parquet, summary.json and PNG plots.")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root `botcap` app."""
+    app.add_typer(sim_app, name="sim")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+@sim_app.command("run")
+def sim_run(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption = None,
+            replications: ReplicationsOption = None, hours: HoursOption = None,
+            out: OutOption = None, workers: WorkersOption = 1, json_: JsonFlag = False) -> None:
+    """Simulate the scenario; print the summary (a table, or one JSON object with --json)."""
+    from sim.outdir import check_out_dir, write_out_dir
+    from sim.runner import check_options, run
+    from sim.summary import summarize
+
+    scenario = load(file, set_)
+    check_options(scenario, seed=seed, replications=replications, hours=hours, workers=workers)
+    if out is not None:
+        check_out_dir(out)
+    with _progress() as bar:
+        task = bar.add_task("simulating", total=1.0)
+        result = run(scenario, seed=seed, replications=replications, hours=hours, workers=workers,
+                     progress=lambda f, label: bar.update(task, completed=f, description=label))
+        bar.update(task, description="summarising")
+        summary = summarize(result)
+        if out is not None:
+            bar.update(task, description=f"writing {out}")
+            write_out_dir(result, summary, out)
+    if json_:
+        emit_json(summary)
+    else:
+        print_summary(summary, out)
+
+
+def _f(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def print_summary(s: dict, out: Path | None = None) -> None:
+    """The summary for people: latency per kind, waits, utilisation, Claude, digests, the SLO."""
+    console = Console()
+    req = s["requests"]
+    console.print(f"[bold]{s['scenario']}[/]  seed {s['seed']}  {s['replications']} replication(s) of "
+                  f"{s['simulated_s'] / 3600:.3g} h  ·  {req['arrived']} requests, {req['completed']} "
+                  f"completed, {req['failed']} failed  ·  {_f(s['throughput_per_s'])} /s")
+    lat = Table("kind", "count", "mean s", "p50 s", "p95 s", "p99 s", title="latency, arrival → reply")
+    for kind, d in s["latency_by_kind_s"].items():
+        lat.add_row(kind, str(d["count"]), *(_f(d[k]) for k in ("mean", "p50", "p95", "p99")))
+    lat.add_row("[bold]all[/]", str(req["completed"]),
+                *(_f(s["latency_s"][k]) for k in ("mean", "p50", "p95", "p99")))
+    console.print(lat)
+    waits = Table("resource", "wait mean s", "wait p95 s", "utilisation", title="where requests wait")
+    util = s["utilization"]
+    util_of = {"handler": "handlers", "db_pool": "db_connections", "claude_semaphore": "claude_concurrency",
+               "telegram_send": "telegram_send", "cpu": "cpu"}
+    for key, d in s["wait_s"].items():
+        waits.add_row(key, _f(d["mean"]), _f(d["p95"]), _f(util.get(util_of.get(key, ""), math.nan)))
+    console.print(waits)
+    c, dg, db = s["claude"], s["digests"], s["db"]
+    tokens = ", ".join(f"{m}: {t['input']:,} in / {t['output']:,} out"
+                       for m, t in c["tokens"].items()) or "none"
+    console.print(f"claude: {c['calls']} calls, {c['http_429']}×429, {c['http_529']}×529, "
+                  f"{c['retries']} retries; tokens {tokens}")
+    late = dg["lateness_s"]
+    console.print(f"digests: {dg['sent']}/{dg['scheduled']} sent, lateness p50 {_f(late['p50'])} s, "
+                  f"p95 {_f(late['p95'])} s, max {_f(late['max'])} s; max per slot {dg['max_per_slot']}")
+    console.print(f"db: peak server connections {db['peak_server_connections']}, "
+                  f"acquire timeouts {db['acquire_timeouts']}")
+    for key, (lo, hi) in s.get("ci95", {}).items():
+        if not key.startswith("latency_by_kind_s"):
+            console.print(f"95% CI {key}: [{_f(lo)}, {_f(hi)}]")
+    slo = s["slo"]
+    console.print("SLO: [green]met[/]" if slo["met"] else
+                  "SLO: [red]not met[/]\n  " + "\n  ".join(slo["violations"]))
+    if out is not None:
+        console.print(f"results written to {out}/")

@@ -19,7 +19,7 @@ from sim.record import FIELDS
 
 __all__ = [
     "WAIT_COLUMNS", "frame", "cut_warmup", "user_rows", "digest_rows", "latency_s", "lateness_s",
-    "describe", "percentile", "timed_out", "failed", "batch_means", "t_interval",
+    "describe", "percentile", "timed_out", "failed", "in_flight", "completed", "batch_means", "t_interval",
     "erlang_c", "mmc_wait_s", "little_l",
 ]
 
@@ -60,9 +60,18 @@ def completed(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["ok"].astype(bool)]
 
 
+UNFINISHED = "unfinished"  # the engine's error for a request still in flight when the run ends
+
+
+def in_flight(df: pd.DataFrame) -> pd.Series:
+    """Still in flight at the end of the run: neither a reply nor a failure (yet)."""
+    error = df["error"].astype(str)
+    return ~df["ok"].astype(bool) & ((error == UNFINISHED) | (error == ""))
+
+
 def failed(df: pd.DataFrame) -> pd.Series:
-    """Finished with an error (a request still in flight at the end has neither ok nor an error)."""
-    return ~df["ok"].astype(bool) & (df["error"].astype(str) != "")
+    """Finished with an error (not a request merely still in flight at the end)."""
+    return ~df["ok"].astype(bool) & ~in_flight(df)
 
 
 def timed_out(df: pd.DataFrame) -> pd.Series:

@@ -105,6 +105,7 @@ def check_options(scenario: Scenario, *, seed: int | None = None, replications: 
 
 def _one(scenario: Scenario, index: int, seed: int, hours: float | None,
          progress: Callable[[float], None] | None = None) -> Replication:
+    """One replication via the engine (``progress`` receives the simulated clock in seconds)."""
     from sim.engine import simulate  # imported here: worker processes import it themselves
 
     raw = simulate(scenario, seed, hours=hours, progress=progress)
@@ -126,14 +127,15 @@ def run(scenario: Scenario, *, seed: int | None = None, replications: int | None
     base = scenario.seed if seed is None else seed
     n = scenario.horizon.replications if replications is None else replications
     seeds = replication_seeds(base, n)
+    horizon_s = (scenario.horizon.hours if hours is None else hours) * 3600.0
     report = progress or (lambda fraction, label: None)
     done: list[Replication] = []
     if workers == 1 or n == 1:
         for i, s in enumerate(seeds):
             label = f"replication {i + 1}/{n}"
 
-            def step(fraction: float, i: int = i, label: str = label) -> None:
-                report((i + min(max(fraction, 0.0), 1.0)) / n, label)
+            def step(sim_time_s: float, i: int = i, label: str = label) -> None:
+                report((i + min(max(sim_time_s / horizon_s, 0.0), 1.0)) / n, label)
 
             report(i / n, label)
             done.append(_one(scenario, i, s, hours, step))

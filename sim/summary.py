@@ -67,11 +67,11 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
         "throughput_per_s": n_ok / measured_s if measured_s > 0 else math.nan,
         "requests": {"arrived": len(users), "completed": n_ok, "failed": n_failed,
                      "timed_out": int(m.timed_out(users).sum()),
-                     "in_flight": len(users) - n_ok - n_failed},
+                     "in_flight": int(m.in_flight(users).sum())},
         "error_rate": n_failed / (n_ok + n_failed) if n_ok + n_failed else 0.0,
         "latency_s": _drop_count(m.describe(m.latency_s(users))),
         "latency_by_kind_s": {str(kind): m.describe(m.latency_s(rows), count=True)
-                              for kind, rows in users.groupby("kind", sort=True)},
+                              for kind, rows in users.groupby("kind", sort=True, observed=True)},
         "wait_s": {key: _mean_p95(users[col]) if col in users else {"mean": math.nan, "p95": math.nan}
                    for key, col in WAIT_KEYS.items()},
     }

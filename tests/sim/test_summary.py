@@ -74,7 +74,7 @@ def test_latency_percentiles_counts_and_rates_of_one_replication(scenario):
     df = pd.concat([
         rows("command", np.linspace(100, 1000, 100), lat, wait_handler_s=0.5),
         rows("chat_deep", [200, 300], [5.0, 0.0], ok=False, error="claude_timeout"),
-        rows("chat_deep", [400], [0.0], ok=False, error=""),  # still in flight at the end
+        rows("chat_deep", [400], [0.0], ok=False, error="unfinished"),  # still in flight at the end
         rows("digest", [600, 700], [400.0, 20.0], is_digest=True, preferred=[500, 690]),
     ], ignore_index=True)
     s = summarize(SimResult(scenario, 42, [replication(0, df)]))
@@ -169,9 +169,9 @@ def fake_engine(monkeypatch):
 
     def simulate(scenario, seed, *, hours=None, progress=None):
         calls.append((seed, hours))
-        for f in (0.25, 0.5, 1.0):
+        for f in (0.25, 0.5, 1.0):  # the engine reports the simulated clock in seconds
             if progress:
-                progress(f)
+                progress(f * (hours or 1) * 3600.0)
         df = rows("command", np.arange(100.0), np.full(100, seed % 7 + 1.0))
         return types.SimpleNamespace(requests=df, simulated_s=(hours or 1) * 3600.0, warmup_s=50.0,
                                      counters=counters(), timeseries=pd.DataFrame())
@@ -189,6 +189,7 @@ def test_run_cuts_warmup_and_uses_derived_seeds_in_order(scenario, fake_engine):
     assert all(r.requests["arrival_s"].min() == 50.0 and len(r.requests) == 50 for r in result.replications)
     assert len(result.requests) == 150 and set(result.requests["replication"]) == {0, 1, 2}
     assert seen == sorted(seen) and seen[-1] == 1.0  # progress never goes back
+    assert seen[2] == pytest.approx(0.5 / 3)  # half of the first of 3 replications: a share of the whole
 
 
 def test_run_defaults_to_the_scenarios_seed_and_replications(scenario, fake_engine):
