@@ -1,4 +1,6 @@
-"""A fake Anthropic Messages API for load tests: real routes, payloads, SSE, usage, rate limits, faults, latency.
+"""A fake Anthropic Messages API for load tests.
+
+Real routes, payloads, SSE, usage, rate limits, prompt caching, faults and a latency model.
 
 Point the real ``anthropic`` SDK at it with ``base_url``; see ``python -m loadtest.fakes.claude --help``.
 """

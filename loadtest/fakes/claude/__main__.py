@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if not is_loopback(args.host) and not args.allow_non_loopback:
-            raise BadInput(f"--host: {args.host} is not a loopback address (pass --allow-non-loopback to serve on it)")
+            raise BadInput(f"--host: {args.host} is not a loopback address "
+                           "(pass --allow-non-loopback to serve on it)")
         if not 0 <= args.port <= 65535:
             raise BadInput(f"--port: must be 0..65535 (got {args.port})")
         if args.time_scale < 0:

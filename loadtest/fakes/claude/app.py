@@ -79,7 +79,8 @@ class FakeClaude:
         try:
             body = json.loads(raw)
         except ValueError:
-            return self._error(400, "There was an error parsing the body of your request: invalid JSON", key, rid)
+            return self._error(400, "There was an error parsing the body of your request: invalid JSON",
+                               key, rid)
         try:
             prompt = parse(body, chars_per_token=self.cpt, counting=counting, marked=b"cache_control" in raw)
         except InvalidRequest as exc:
@@ -88,8 +89,9 @@ class FakeClaude:
         if model is None:
             return self._error(404, f"model: {prompt.model}", key, rid)
         if prompt.max_tokens > model.spec.max_output_tokens:
-            return self._error(400, f"max_tokens: {prompt.max_tokens} > {model.spec.max_output_tokens}, which is "
-                               f"the maximum allowed number of output tokens for {prompt.model}", key, rid)
+            cap = model.spec.max_output_tokens
+            return self._error(400, f"max_tokens: {prompt.max_tokens} > {cap}, which is the maximum allowed "
+                               f"number of output tokens for {prompt.model}", key, rid)
         return key, prompt, model
 
     # --- Messages API ----------------------------------------------------------------------------
@@ -138,7 +140,8 @@ class FakeClaude:
         finally:
             self.limiter.settle(key, prompt.max_tokens, out)
         self.stats.add_tokens(model.key, cu.input_tokens, out, cu.cache_read, cu.cache_write)
-        body = payloads.message(self.ids.message(), prompt.model, payloads.answer_text(out, self.cpt), stop, cu, out)
+        text = payloads.answer_text(out, self.cpt)
+        body = payloads.message(self.ids.message(), prompt.model, text, stop, cu, out)
         headers = self.limiter.headers(key)
         headers["request-id"] = rid
         return web.Response(body=json.dumps(body).encode(), content_type=JSON, headers=headers)

@@ -93,7 +93,7 @@ class ClaudeFakeConfig(_Frozen):
             if kind.model is not None and kind.output_tokens is not None:
                 lengths.setdefault(kind.model, kind.output_tokens)
         digests = scenario.workload.digests
-        if getattr(digests, "model", None) is not None and getattr(digests, "output_tokens", None) is not None:
+        if digests.model is not None and digests.output_tokens is not None:
             lengths.setdefault(digests.model, digests.output_tokens)
         models = {
             key: ModelSpec(api_model=m.api_model, ttft_s=m.ttft_s, output_tokens_per_s=m.output_tokens_per_s,

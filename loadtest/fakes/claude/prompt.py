@@ -1,4 +1,4 @@
-"""Read a Messages API request body: validate it like the API does, count its tokens, find its cache breakpoints.
+"""Read a Messages API request body: validate it as the API does, count tokens, find cache breakpoints.
 
 Token counting is deterministic from the text: ``ceil(characters / chars_per_token)`` (4 by default,
 Anthropic's rule of thumb for English) for every text piece — system, message text, tool results,
@@ -109,7 +109,8 @@ class _Walker:
         if ttl not in ("5m", "1h"):
             raise InvalidRequest(f"{where}.cache_control.ttl: Input should be '5m' or '1h'")
         if self.breakpoints and ttl == "1h" and self.breakpoints[-1].ttl == "5m":
-            raise InvalidRequest("a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block")
+            raise InvalidRequest("a ttl='1h' cache_control block must not come after a ttl='5m' "
+                                 "cache_control block")
         self.breakpoints.append(Breakpoint(self.tokens, self.hasher.copy().digest(), ttl))
         if len(self.breakpoints) > MAX_BREAKPOINTS:
             raise InvalidRequest(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided.")
@@ -135,7 +136,8 @@ def parse(body, *, chars_per_token: int, counting: bool = False, marked: bool = 
         raise InvalidRequest("Input should be a valid dictionary")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise InvalidRequest("model: Field required" if model is None else "model: Input should be a valid string")
+        raise InvalidRequest("model: Field required" if model is None
+                             else "model: Input should be a valid string")
     max_tokens = 0
     if not counting:
         max_tokens = body.get("max_tokens")
@@ -178,6 +180,7 @@ def parse(body, *, chars_per_token: int, counting: bool = False, marked: bool = 
         if "content" not in message:
             raise InvalidRequest(f"{where}.content: Field required")
         for j, block in enumerate(_blocks(message["content"], f"{where}.content")):
-            walker.add(block, walker.block_tokens(block, f"{where}.content.{j}"), role, f"{where}.content.{j}")
+            at = f"{where}.content.{j}"
+            walker.add(block, walker.block_tokens(block, at), role, at)
     return Prompt(model=model, input_tokens=walker.tokens, max_tokens=max_tokens, stream=stream,
                   breakpoints=walker.breakpoints)

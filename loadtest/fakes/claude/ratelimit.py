@@ -130,7 +130,8 @@ class RateLimiter:
                                     ("output-tokens", lim.output, False)):
             level = bucket.refill(now)
             h[f"anthropic-ratelimit-{name}-limit"] = str(int(bucket.capacity))
-            h[f"anthropic-ratelimit-{name}-remaining"] = str(int(max(level, 0)) if exact else _thousands(level))
+            remaining = int(max(level, 0)) if exact else _thousands(level)
+            h[f"anthropic-ratelimit-{name}-remaining"] = str(remaining)
             h[f"anthropic-ratelimit-{name}-reset"] = _rfc3339(wall + bucket.full_in(now))
             if not exact:
                 ratios.append((level / bucket.capacity, name))

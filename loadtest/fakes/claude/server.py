@@ -27,7 +27,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def start(config: ClaudeFakeConfig, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+async def start(config: ClaudeFakeConfig, host: str = "127.0.0.1",
+                port: int = 0) -> tuple[web.AppRunner, str]:
     """Serve the fake on ``host:port`` (0 = any free port); returns the runner and the base URL."""
     runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
     await runner.setup()
