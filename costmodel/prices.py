@@ -1,0 +1,241 @@
+"""Where prices come from: a small price-source interface over genai-prices and dated YAML files.
+
+Why an interface: Claude prices change and so do vendors' plans; the model must say for every price
+which source it came from and how old it is, and a user must be able to correct one price without
+touching code. Sources, first match wins for Claude: the user's override file, then the pinned
+``genai-prices`` package (its bundled data only: we import ``genai_prices.data`` and never its
+updater, so no network is used), then the repo's ``prices_override.yaml``. Infrastructure plans
+(Neon, Railway, Cloudflare Workers) come from the override files only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Protocol
+
+import yaml
+
+from botcap.errors import BadInput
+
+__all__ = ["RATE_KEYS", "ModelPrice", "PriceSource", "GenaiPricesSource", "OverrideSource", "PriceBook",
+           "load_price_book", "repo_override_document"]
+
+RATE_KEYS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+_GENAI_ATTR = {"input": "input_mtok", "output": "output_mtok", "cache_read": "cache_read_mtok",
+               "cache_write_5m": "cache_write_mtok", "cache_write_1h": "cache_write_1h_mtok"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+REPO_FILE = "costmodel/prices_override.yaml"
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """One model's rates in US dollars per million tokens, with where they come from."""
+
+    api_model: str
+    rates_mtok_usd: dict[str, float]
+    batch_rates_mtok_usd: dict[str, float]
+    source: str
+    as_of: str
+    long_context_threshold_tokens: int | None = None
+    long_context_rates_mtok_usd: dict[str, float] | None = None
+    long_context_batch_rates_mtok_usd: dict[str, float] | None = None
+
+    def to_dict(self) -> dict:
+        out = {"api_model": self.api_model, "source": self.source, "as_of": self.as_of,
+               **{f"{k}_mtok_usd": v for k, v in self.rates_mtok_usd.items()},
+               "batch": {f"{k}_mtok_usd": v for k, v in self.batch_rates_mtok_usd.items()}}
+        if self.long_context_threshold_tokens is not None:
+            out["long_context"] = {"threshold_tokens": self.long_context_threshold_tokens,
+                                   **{f"{k}_mtok_usd": v for k, v in
+                                      (self.long_context_rates_mtok_usd or {}).items()}}
+        return out
+
+
+class PriceSource(Protocol):
+    """Anything that can price a Claude model by its API id (``claude-haiku-4-5``)."""
+
+    name: str
+    as_of: str
+
+    def model_price(self, api_model: str) -> ModelPrice | None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+class GenaiPricesSource:
+    """The pinned genai-prices package, read from its bundled snapshot (offline, no auto-update)."""
+
+    def __init__(self, priced_on: date, as_of: str, pinned_version: str):
+        installed = metadata.version("genai-prices")
+        self.name = f"genai-prices {installed} (bundled data, offline)"
+        # the date recorded for the pinned version; another installed version's data date is unknown
+        self.as_of = as_of if installed == pinned_version else f"unknown (pinned {pinned_version})"
+        self._when = datetime(priced_on.year, priced_on.month, priced_on.day, 12, tzinfo=UTC)
+
+    def model_price(self, api_model: str) -> ModelPrice | None:
+        from genai_prices.data import providers  # bundled data: importing it never touches the network
+
+        anthropic = next((p for p in providers if p.id == "anthropic"), None)
+        model = anthropic.find_model(api_model) if anthropic is not None else None
+        if model is None:
+            return None
+        std = model.get_prices(self._when)
+        batch = model.get_prices(self._when, {"processing": "batch"})
+        if batch == std:  # no batch variant for this model: no discount known here
+            return None
+        rates, lc_start, lc_rates = _split_tiers(std)
+        b_rates, _, b_lc_rates = _split_tiers(batch)
+        if any(rates.get(k) is None for k in RATE_KEYS):
+            return None
+        return ModelPrice(api_model, rates, b_rates, self.name, self.as_of, lc_start,
+                          lc_rates if lc_start else None, b_lc_rates if lc_start else None)
+
+
+def _split_tiers(price) -> tuple[dict[str, float], int | None, dict[str, float]]:
+    """Base rates, the first long-context threshold (if any) and the rates above it."""
+    base: dict[str, float] = {}
+    over: dict[str, float] = {}
+    start: int | None = None
+    for key, attr in _GENAI_ATTR.items():
+        value = getattr(price, attr, None)
+        if value is None:
+            continue
+        if hasattr(value, "tiers"):
+            base[key] = float(value.base)
+            if value.tiers:
+                start = value.tiers[0].start if start is None else min(start, value.tiers[0].start)
+                over[key] = float(value.tiers[0].price)
+        else:
+            base[key] = float(value)
+    for key in base:
+        over.setdefault(key, base[key])
+    return base, start, over
+
+
+# ---------------------------------------------------------------------------------------------
+class OverrideSource:
+    """Claude prices from a price document (the repo's file, or a user's file of the same shape)."""
+
+    def __init__(self, doc: dict, name: str):
+        self.name = name
+        self._claude = doc.get("claude") or {}
+        dates = sorted(str(e.get("as_of")) for e in self._claude.values() if isinstance(e, dict))
+        self.as_of = dates[0] if dates else "unknown"
+
+    def model_price(self, api_model: str) -> ModelPrice | None:
+        entry = self._claude.get(api_model)
+        if entry is None:
+            return None
+        where = f"{self.name}: claude.{api_model}"
+        rates = {k: _number(entry, f"{k}_mtok_usd", where) for k in RATE_KEYS}
+        discount = _number(entry, "batch_discount", where, high=1.0)
+        threshold = entry.get("long_context_threshold_tokens")
+        lc = lc_batch = None
+        if threshold is not None:
+            mult = entry.get("long_context_mult") or {}
+            lc = {k: rates[k] * float(mult.get(k, 1.0)) for k in RATE_KEYS}
+            lc_batch = {k: v * discount for k, v in lc.items()}
+        return ModelPrice(api_model, rates, {k: v * discount for k, v in rates.items()},
+                          f"{self.name} ({entry.get('source', 'no source given')})",
+                          _date(entry, where), threshold, lc, lc_batch)
+
+
+def _number(entry: dict, key: str, where: str, high: float | None = None) -> float:
+    value = entry.get(key)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    if not ok or (high is not None and value > high):
+        allowed = f"a number from 0 to {high}" if high is not None else "a number >= 0"
+        raise BadInput(f"{where}.{key}: must be {allowed} (got {value!r})")
+    return float(value)
+
+
+def _date(entry: dict, where: str) -> str:
+    value = str(entry.get("as_of", ""))
+    if not _DATE.match(value):
+        raise BadInput(f"{where}.as_of: must be a date YYYY-MM-DD (got {entry.get('as_of')!r})")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class PriceBook:
+    """Claude prices by API model id and infrastructure plan prices, each with source and date."""
+
+    claude: dict[str, ModelPrice]
+    plans: dict
+    source: str
+    as_of: str
+    sources_used: list[str] = field(default_factory=list)
+
+    def plan(self, *path: str) -> dict:
+        """A plan's price entry (``plan("neon", "launch")``) or BadInput naming what exists."""
+        node = self.plans
+        for i, key in enumerate(path):
+            if not isinstance(node, dict) or key not in node:
+                have = ", ".join(k for k in node if isinstance(node.get(k), dict)) if isinstance(node, dict) \
+                    else ""
+                raise BadInput(f"prices: no entry {'.'.join(path[:i + 1])} in the price files "
+                               f"(have: {have or 'none'})")
+            node = node[key]
+        return node
+
+
+@cache
+def repo_override_document() -> dict:
+    text = resources.files("costmodel").joinpath("prices_override.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _user_document(path: str) -> dict:
+    from botcap.scenario import read_document  # same file checks and messages as scenario files
+
+    try:
+        return read_document(Path(path))
+    except BadInput as e:
+        raise BadInput([f"costs.prices.override_file: {line}" for line in e.lines]) from None
+
+
+def load_price_book(prices_spec, api_models: list[str], today: date | None = None) -> PriceBook:
+    """Look up every model the scenario uses; BadInput naming the model if no source prices it."""
+    repo = repo_override_document()
+    user = _user_document(prices_spec.override_file) if prices_spec.override_file else None
+    priced_on = date.fromisoformat(prices_spec.priced_on) if prices_spec.priced_on else \
+        (today or datetime.now(UTC).date())
+    chain: list[PriceSource] = []
+    if user is not None:
+        chain.append(OverrideSource(user, f"user file {prices_spec.override_file}"))
+    if prices_spec.source == "genai-prices":
+        g = repo.get("genai_prices", {})
+        chain.append(GenaiPricesSource(priced_on, str(g.get("as_of")), str(g.get("version"))))
+    chain.append(OverrideSource(repo, REPO_FILE))
+
+    claude: dict[str, ModelPrice] = {}
+    used: list[PriceSource] = []
+    for api_model in api_models:
+        for src in chain:
+            found = src.model_price(api_model)
+            if found is not None:
+                claude[api_model] = found
+                if src not in used:
+                    used.append(src)
+                break
+        else:
+            known = sorted(repo.get("claude", {}))
+            raise BadInput(f"platform.claude.models: no price for api_model {api_model!r} in "
+                           f"{' / '.join(s.name for s in chain)} (the override file has: {', '.join(known)})")
+    plans = _merge({k: v for k, v in repo.items() if k not in ("claude", "genai_prices")},
+                   {k: v for k, v in (user or {}).items() if k != "claude"})
+    source = " + ".join([s.name for s in used] + [f"{REPO_FILE} (infrastructure plans)"])
+    as_of = min([s.as_of for s in used if _DATE.match(s.as_of)] or ["unknown"])
+    return PriceBook(claude, plans, source, as_of, [s.name for s in used])
