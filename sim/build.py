@@ -7,13 +7,21 @@ module as the one place that maps scenario keys onto component parameters.
 from __future__ import annotations
 
 import itertools
+import math
 
 import simpy
 
-from botcap.scenario import Scenario
+from botcap.sampling import Sampler
+from botcap.scenario import Scenario, hhmm_to_s
+from sim.claude import ClaudeApi, ClaudeClient
+from sim.db import DbPool, DbServer
 from sim.ingress import Poller, Webhook
 from sim.instance import Node
+from sim.mcp import McpClient
 from sim.resources import Gauge
+from sim.scheduler import plan_digests, run_digests
+from sim.telegram import TelegramApi
+from sim.workload import DAY_S, rng_for
 
 __all__ = ["Platform", "build_platform", "new_counters"]
 
@@ -25,7 +33,7 @@ def new_counters(models) -> dict:
                    "tokens": {m: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
                               for m in models}},
         "db": {"acquire_timeouts": 0, "too_many_connections": 0},
-        "digests": {"duplicate_sends": 0},
+        "digests": {"scheduled": 0, "moved": 0, "moved_by_s_total": 0.0, "duplicate_sends": 0},
         "telegram": {"http_429": 0},
         "mcp": {"calls": 0, "failures": 0, "breaker_open_s": 0.0},
     }
@@ -41,9 +49,8 @@ class Platform:
         self.nodes: list[Node] = []
         self.ingress = None
         self.gauges: list[Gauge] = []
-        self.digest_plan: dict = {"scheduled": 0, "moved": 0, "moved_by_s_mean": 0.0, "max_per_slot": 0}
+        self.digest_plan: dict = {"max_per_slot": 0}
         self._ids = itertools.count()
-        self.finishers: list = []  # callables run at the end (e.g. close the breakers' open-time integrals)
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -54,11 +61,6 @@ class Platform:
             groups.setdefault(g.name, []).append(g)
         return groups
 
-    def finish(self) -> None:
-        """Close what integrates over time (e.g. breaker open time) at the end of the run."""
-        for f in self.finishers:
-            f()
-
     def final_counters(self) -> dict:
         """Counters over the whole run (not warm-up-cut): peaks and the digest plan, by section."""
         server = [g for g in self.gauges if g.name == "db_server"]
@@ -66,21 +68,92 @@ class Platform:
                 "digests": dict(self.digest_plan)}
 
 
+def _outages_s(scenario: Scenario, horizon_s: float) -> list[tuple[float, float]]:
+    """Outage windows in simulated seconds (wall-clock windows repeated every day of the horizon)."""
+    start_clock_s = hhmm_to_s(scenario.horizon.start)
+    days = math.ceil((start_clock_s + horizon_s) / DAY_S) + 1
+    out = []
+    for o in scenario.platform.claude.faults.outages:
+        for d in range(-1, days):
+            a = d * DAY_S + hhmm_to_s(o.start) - start_clock_s
+            if a + o.duration_s > 0 and a < horizon_s:
+                out.append((a, a + o.duration_s))
+    return sorted(out)
+
+
 def build_platform(env: simpy.Environment, scenario: Scenario, seed: int, plans: dict,
                    horizon_s: float) -> Platform:
     p = Platform(env, scenario)
-    pf = scenario.platform
-    n_instances = pf.instances
-    for i in range(n_instances):
-        node = Node(env, i, handlers=pf.handlers_per_instance, cores=pf.cpu_cores_per_instance)
-        p.nodes.append(node)
-        p.gauges += [node.handlers, node.cpu]
-    rtt = pf.network_rtt_s.telegram
+    pf, sch = scenario.platform, scenario.scheduler
+    rtt = pf.network_rtt_s
+    c = p.counters
+    uses_db = any(k.db_queries for k in plans.values())
+    uses_claude = any(k.model for k in plans.values())
+    uses_mcp = any(k.mcp_calls for k in plans.values())
+    uses_telegram = any(k.telegram_sends for k in plans.values())
+    dplan = plan_digests(scenario, seed) if "digest" in plans else None
+    in_instances = dplan is not None and sch.placement == "every_instance"
+    if in_instances and sch.lock == "advisory":
+        uses_db = True
+
+    db_server = None
+    if uses_db:
+        db = pf.db
+        db_server = DbServer(env, max_connections=db.max_connections, pooler=db.pooler,
+                             pooler_server_connections=db.pooler_server_connections, rtt_s=rtt.db,
+                             query_s=Sampler(db.query_s, rng_for(seed, "db")), counters=c["db"])
+        p.gauges.append(db_server.connections)
+    api = None
+    if uses_claude:
+        api = ClaudeApi(env, pf.claude, rtt_s=rtt.claude, outages_s=_outages_s(scenario, horizon_s),
+                        rng=rng_for(seed, "claude"), counters=c["claude"])
+    telegram = None
+    if uses_telegram:
+        telegram = TelegramApi(env, send_rate_per_s=pf.telegram.send_rate_per_s,
+                               per_chat_rate_per_s=pf.telegram.per_chat_rate_per_s, rtt_s=rtt.telegram,
+                               counters=c["telegram"])
+        p.gauges.append(telegram.sends)
+
+    def node(index: int, handlers: int | None, scheduler: int | None) -> Node:
+        n = Node(env, index, handlers=handlers, cores=pf.cpu_cores_per_instance,
+                 scheduler_concurrency=scheduler, telegram=telegram, redis_rtt_s=rtt.redis)
+        if db_server is not None:
+            n.db = DbPool(env, db_server, max_size=pf.db.pool_size_per_instance,
+                          min_size=pf.db.pool_min_size_per_instance,
+                          acquire_timeout_s=pf.db.acquire_timeout_s)
+            p.gauges.append(n.db.slots)
+        if api is not None:
+            n.claude = ClaudeClient(env, api, pf.claude, rng=rng_for(seed, f"claude:{index}"),
+                                    horizon_s=horizon_s)
+            p.gauges.append(n.claude.semaphore)
+        if uses_mcp:
+            n.mcp = McpClient(env, pf.mcp, rtt_s=rtt.mcp, rng=rng_for(seed, f"mcp:{index}"),
+                              counters=c["mcp"], horizon_s=horizon_s)
+        p.gauges += [g for g in (n.handlers, n.cpu, n.scheduler) if g is not None]
+        return n
+
+    for i in range(pf.instances):
+        p.nodes.append(node(i, pf.handlers_per_instance, sch.concurrency if in_instances else None))
     if pf.mode == "webhook":
         tg = pf.telegram
-        p.ingress = Webhook(env, p.nodes, max_connections=tg.webhook_max_connections, rtt_s=rtt,
+        p.ingress = Webhook(env, p.nodes, max_connections=tg.webhook_max_connections, rtt_s=rtt.telegram,
                             in_background=tg.webhook_handle_in_background, timeout_s=tg.webhook_timeout_s)
         p.gauges.append(p.ingress.connections)
     else:
-        p.ingress = Poller(env, p.nodes[0], batch_size=pf.polling.batch_size, rtt_s=rtt)
+        p.ingress = Poller(env, p.nodes[0], batch_size=pf.polling.batch_size, rtt_s=rtt.telegram)
+
+    if dplan is not None:
+        if in_instances:
+            runners, lock = p.nodes, sch.lock
+        else:
+            runners, lock = [node(pf.instances, None, sch.concurrency)], "none"
+        p.digest_plan["max_per_slot"] = dplan.max_per_slot
+
+        def record(req) -> None:
+            req.id = p.next_id()
+            p.requests.append(req)
+
+        env.process(run_digests(env, dplan, plans["digest"], runners, lock=lock,
+                                start_clock_s=hhmm_to_s(scenario.horizon.start), horizon_s=horizon_s,
+                                counters=c["digests"], record=record))
     return p

@@ -64,7 +64,6 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
     snapshot: dict = {}
     env.process(_at_warmup(env, warmup_s, platform, snapshot))
     env.run(until=horizon_s)
-    platform.finish()
     if not snapshot:  # warm-up as long as the horizon: an empty window
         _take_snapshot(platform, snapshot)
     for req in requests:
@@ -146,6 +145,9 @@ def _counters(platform: Platform, snapshot: dict) -> dict:
     counters = _minus(platform.counters, snapshot["counters"])
     for section, extra in platform.final_counters().items():  # plan facts and peaks: whole run
         counters[section].update(extra)
+    d = counters["digests"]
+    total = d.pop("moved_by_s_total")
+    d["moved_by_s_mean"] = total / d["moved"] if d["moved"] else 0.0
     resources = {}
     for name, gauges in platform.resource_groups().items():
         end = [g.areas() for g in gauges]

@@ -20,18 +20,22 @@ __all__ = ["Node"]
 
 
 class Node:
-    """An instance (``index`` 0..instances-1) or the separate scheduler worker (``index`` = instances).
+    """An instance (``index`` 0..instances-1) or the separate scheduler worker (``index`` = instances,
+    no update handlers). ``scheduler`` is the digest job concurrency where the scheduler runs.
 
     The components are per-process objects (``db`` pool, ``claude`` client with its semaphore and breaker,
     ``mcp`` client) or the shared Telegram API; any may be None when no kind uses it.
     """
 
-    def __init__(self, env: simpy.Environment, index: int, *, handlers: int, cores: int,
-                 db=None, claude=None, mcp=None, telegram=None, handler_name: str = "handlers"):
+    def __init__(self, env: simpy.Environment, index: int, *, handlers: int | None, cores: int,
+                 scheduler_concurrency: int | None = None, db=None, claude=None, mcp=None, telegram=None,
+                 redis_rtt_s: float = 0.0):
         self.env, self.index = env, index
-        self.handlers = Semaphore(env, handler_name, handlers)
+        self.handlers = Semaphore(env, "handlers", handlers) if handlers else None
+        self.scheduler = Semaphore(env, "scheduler", scheduler_concurrency) if scheduler_concurrency else None
         self.cpu = Semaphore(env, "cpu", cores)
         self.db, self.claude, self.mcp, self.telegram = db, claude, mcp, telegram
+        self.redis_rtt_s = redis_rtt_s
         self.in_flight = 0  # requests delivered here and not finished (for least-connections balancing)
 
     def handle(self, req: Request, plan: KindPlan):
@@ -44,14 +48,15 @@ class Node:
         if ev is not None:
             yield ev
             req.wait_handler_s = env.now - t0
-        yield from self._stages(req, plan)
+        yield from self.stages(req, plan)
         self.handlers.release()
         self.in_flight -= 1
         req.done_s = env.now
         if not req.error:
             req.ok = True
 
-    def _stages(self, req: Request, plan: KindPlan):
+    def stages(self, req: Request, plan: KindPlan):
+        """CPU, DB queries, MCP calls, the Claude call, the replies (a digest runs the same chain)."""
         env = self.env
         service_s = plan.service_s()
         ev = self.cpu.acquire()

@@ -43,6 +43,12 @@ class Gauge:
         if self.in_use > self.peak_in_use:
             self.peak_in_use = self.in_use
 
+    def add_queue(self, n: int = 1) -> None:
+        self._advance()
+        self.queue_len += n
+        if self.queue_len > self.peak_queue:
+            self.peak_queue = self.queue_len
+
     def areas(self) -> tuple[float, float]:
         """(busy area, queue area) up to now."""
         self._advance()

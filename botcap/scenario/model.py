@@ -164,6 +164,7 @@ class NetworkRtt(Spec):
     claude: NonNegSeconds
     db: NonNegSeconds
     mcp: NonNegSeconds
+    redis: NonNegSeconds = Field(description="scheduler lock: lock: redis (one SET NX round trip)")
 
 
 class Polling(Spec):

@@ -1,0 +1,171 @@
+"""Claude as the bot meets it: the org-wide API (rate limits, 529s, latency) and each process's client.
+
+API (one per organisation): token buckets for RPM, input TPM (uncached input + cache writes; cache reads
+are not counted, as Anthropic documents) and output TPM, where ``max_tokens`` is reserved when the
+request is admitted and the unused part given back when it ends. A request that does not fit all three
+gets 429 with retry-after (whole seconds until it would fit). 529 overloaded_error at
+``faults.overloaded_rate`` per attempt and always inside ``faults.outages`` (wall-clock windows,
+repeated daily). A 429 or 529 costs one round trip. Latency of an admitted request = RTT + time to
+first token + output tokens / tokens per second; past ``timeout_s`` the client gives up (retryable).
+
+Client (one per process): the semaphore (``concurrency_per_instance``), then the circuit breaker
+around the SDK call, whose retries (``retry.max_attempts`` attempts in all, exponential backoff from
+``backoff_s`` capped at ``max_backoff_s``, full jitter, retry-after honoured) hold the semaphore.
+Token usage follows the API's usage fields: ``input`` excludes cache reads and writes; with a prompt
+cache hit rate h > 0 a share h of the prompt is read from the cache and the rest written to it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import simpy
+
+from botcap.sampling import Sampler
+from sim.breaker import Breaker
+from sim.ratelimit import per_minute, retry_after_s
+from sim.record import Request
+from sim.resources import Semaphore
+from sim.workload import KindPlan
+
+__all__ = ["ClaudeApi", "ClaudeClient", "OK", "HTTP_429", "HTTP_529"]
+
+OK, HTTP_429, HTTP_529 = 200, 429, 529
+
+
+class ClaudeApi:
+    def __init__(self, env: simpy.Environment, claude, *, rtt_s: float, outages_s: list[tuple[float, float]],
+                 rng: np.random.Generator, counters: dict):
+        self.env, self.rtt_s, self.counters = env, rtt_s, counters
+        lim = claude.rate_limits
+        self.rpm, self.itpm, self.otpm = per_minute(lim.rpm), per_minute(lim.itpm), per_minute(lim.otpm)
+        self.overloaded_rate = claude.faults.overloaded_rate
+        self.outages_s = outages_s
+        self.timeout_s = claude.timeout_s
+        self._rng = rng
+        self._u = np.empty(0)
+        self._ui = 0
+        self.ttft_s = {k: Sampler(m.ttft_s, rng) for k, m in claude.models.items()}
+        self.tokens_per_s = {k: m.output_tokens_per_s for k, m in claude.models.items()}
+
+    def _random(self) -> float:
+        if self._ui >= len(self._u):
+            self._u, self._ui = self._rng.random(4096), 0
+        u = self._u[self._ui]
+        self._ui += 1
+        return u
+
+    def _in_outage(self, now: float) -> bool:
+        return any(a <= now < b for a, b in self.outages_s)
+
+    def admit(self, input_counted: int, max_tokens: int) -> tuple[int, float]:
+        """(status, retry_after_s) for an attempt arriving now; on 200 the tokens are taken."""
+        now = self.env.now
+        if self._in_outage(now) or (self.overloaded_rate and self._random() < self.overloaded_rate):
+            self.counters["http_529"] += 1
+            return HTTP_529, 0.0
+        wait = max(self.rpm.wait_s(1, now), self.itpm.wait_s(input_counted, now),
+                   self.otpm.wait_s(max_tokens, now))
+        if wait > 0:
+            self.counters["http_429"] += 1
+            return HTTP_429, retry_after_s(wait) if math.isfinite(wait) else math.inf
+        self.rpm.take(1, now)
+        self.itpm.take(input_counted, now)
+        self.otpm.take(max_tokens, now)
+        return OK, 0.0
+
+    def latency_s(self, model: str, output_tokens: int) -> float:
+        return self.rtt_s + self.ttft_s[model]() + output_tokens / self.tokens_per_s[model]
+
+    def settle(self, reserved: int, output_tokens: int) -> None:
+        """The output reservation corrected to what was generated."""
+        self.otpm.give_back(reserved - output_tokens, self.env.now)
+
+
+class ClaudeClient:
+    def __init__(self, env: simpy.Environment, api: ClaudeApi, claude, *, rng: np.random.Generator,
+                 horizon_s: float):
+        self.env, self.api, self.counters = env, api, api.counters
+        self.semaphore = Semaphore(env, "claude_semaphore", claude.concurrency_per_instance)
+        self.retry = claude.retry
+        self.cache_hit = claude.prompt_cache_hit_rate
+        self._rng = rng
+        cooldown = claude.breaker.cooldown_s
+
+        def opened(now: float) -> None:
+            self.counters["breaker_open_s"] += min(cooldown, max(0.0, horizon_s - now))
+
+        self.breaker = Breaker(claude.breaker.failure_threshold, cooldown, opened)
+
+    def _backoff_s(self, retry_no: int) -> float:
+        r = self.retry
+        cap = min(r.backoff_s * 2.0 ** (retry_no - 1), r.max_backoff_s)
+        return float(self._rng.uniform(0.0, cap)) if r.jitter else cap
+
+    def call(self, req: Request, plan: KindPlan, model: str | None = None):
+        """One messages.create with the SDK's retries. Returns "" or an error reason."""
+        env, api, counters = self.env, self.api, self.counters
+        model = model or plan.model
+        t0 = env.now
+        ev = self.semaphore.acquire()
+        if ev is not None:
+            yield ev
+            req.wait_claude_semaphore_s += env.now - t0
+        if not self.breaker.allow(env.now):
+            self.semaphore.release()
+            return "claude_breaker_open"
+        prompt = max(1, round(plan.input_tokens()))
+        max_tokens = plan.max_tokens
+        output = min(max_tokens, max(1, round(plan.output_tokens())))
+        if self.cache_hit > 0:
+            read = round(prompt * self.cache_hit)
+            write, uncached = prompt - read, 0
+        else:
+            read = write = 0
+            uncached = prompt
+        ok = False
+        for attempt in range(1, self.retry.max_attempts + 1):
+            counters["calls"] += 1
+            req.claude_attempts += 1
+            status, retry_after = api.admit(uncached + write, max_tokens)
+            if status == OK:
+                latency = api.latency_s(model, output)
+                if latency <= api.timeout_s:
+                    yield env.timeout(latency)
+                    req.service_claude_s += latency
+                    api.settle(max_tokens, output)
+                    ok = True
+                    break
+                yield env.timeout(api.timeout_s)  # the client gives up; the server stops generating
+                req.service_claude_s += api.timeout_s
+                api.settle(max_tokens, 0)
+            else:
+                if api.rtt_s:
+                    yield env.timeout(api.rtt_s)
+                req.service_claude_s += api.rtt_s
+            if attempt == self.retry.max_attempts or retry_after == math.inf:
+                break
+            counters["retries"] += 1
+            if status == HTTP_429:
+                yield env.timeout(retry_after)
+                req.wait_rate_limit_s += retry_after
+            else:
+                pause = self._backoff_s(attempt)
+                yield env.timeout(pause)
+                req.wait_claude_backoff_s += pause
+        self.semaphore.release()
+        if not ok:
+            self.breaker.failure(env.now)
+            return "claude_failed"
+        self.breaker.success(env.now)
+        req.claude_input_tokens += uncached
+        req.claude_output_tokens += output
+        req.claude_cache_read_tokens += read
+        req.claude_cache_write_tokens += write
+        t = counters["tokens"][model]
+        t["input"] += uncached
+        t["output"] += output
+        t["cache_read"] += read
+        t["cache_write"] += write
+        return ""

@@ -1,0 +1,47 @@
+"""The MCP tool server as one process's client sees it: latency, failures and the seed bot's breaker.
+
+A call takes one round trip plus ``latency_s``; it fails with ``failure_rate`` (known at its end). While
+the breaker is open the call fails fast ("mcp_breaker_open"). Either failure ends the MCP stage: the
+handler skips Claude and sends a graceful reply.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from botcap.sampling import Sampler
+from sim.breaker import Breaker
+from sim.record import Request
+
+__all__ = ["McpClient"]
+
+
+class McpClient:
+    def __init__(self, env: simpy.Environment, mcp, *, rtt_s: float, rng: np.random.Generator,
+                 counters: dict, horizon_s: float):
+        self.env, self.rtt_s, self.counters = env, rtt_s, counters
+        self.latency_s = Sampler(mcp.latency_s, rng)
+        self.failure_rate = mcp.failure_rate
+        self._rng = rng
+        cooldown = mcp.breaker.cooldown_s
+
+        def opened(now: float) -> None:
+            counters["breaker_open_s"] += min(cooldown, max(0.0, horizon_s - now))
+
+        self.breaker = Breaker(mcp.breaker.failure_threshold, cooldown, opened)
+
+    def call(self, req: Request):
+        env = self.env
+        if not self.breaker.allow(env.now):
+            return "mcp_breaker_open"
+        self.counters["calls"] += 1
+        s = self.rtt_s + self.latency_s()
+        yield env.timeout(s)
+        req.service_mcp_s += s
+        if self.failure_rate and self._rng.random() < self.failure_rate:
+            self.counters["failures"] += 1
+            self.breaker.failure(env.now)
+            return "mcp_failed"
+        self.breaker.success(env.now)
+        return ""

@@ -1,0 +1,57 @@
+"""Telegram's side of sendMessage: the bot-wide and per-chat send limits, answered with 429 retry_after.
+
+Both limits are continuous-refill buckets holding one second's worth (the Bot API FAQ speaks of about
+30 messages per second per bot and one per second per chat, without a window; a one-second burst is
+the assumption). A send is judged when it is made; on 429 the bot sleeps ``retry_after`` (whole
+seconds) and sends again, as aiogram's retry middleware does. ``telegram_send`` is measured as a
+resource of unbounded capacity: in use = sends on the wire, queue = sends sleeping out a retry_after.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from sim.ratelimit import TokenBucket, retry_after_s
+from sim.record import Request
+from sim.resources import Gauge
+
+__all__ = ["TelegramApi"]
+
+
+class TelegramApi:
+    def __init__(self, env: simpy.Environment, *, send_rate_per_s: float, per_chat_rate_per_s: float,
+                 rtt_s: float, counters: dict):
+        self.env, self.rtt_s, self.counters = env, rtt_s, counters
+        self.bot = TokenBucket(max(1.0, send_rate_per_s), send_rate_per_s)
+        self.per_chat_rate_per_s = per_chat_rate_per_s
+        self.chats: dict[int, TokenBucket] = {}
+        self.sends = Gauge(env, "telegram_send", 0)
+
+    def _wait_s(self, chat_id: int, now: float) -> float:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            chat = self.chats[chat_id] = TokenBucket(max(1.0, self.per_chat_rate_per_s),
+                                                     self.per_chat_rate_per_s, now)
+        wait = max(self.bot.wait_s(1, now), chat.wait_s(1, now))
+        if wait == 0.0:
+            self.bot.take(1, now)
+            chat.take(1, now)
+        return wait
+
+    def send(self, req: Request):
+        env, sends = self.env, self.sends
+        while True:
+            wait = self._wait_s(req.chat_id, env.now)
+            sends.add(1)
+            if self.rtt_s:
+                yield env.timeout(self.rtt_s)
+            sends.add(-1)
+            req.service_telegram_s += self.rtt_s
+            if wait == 0.0:
+                return
+            self.counters["http_429"] += 1
+            pause = retry_after_s(wait)
+            sends.add_queue(1)
+            yield env.timeout(pause)
+            sends.add_queue(-1)
+            req.wait_telegram_send_s += pause
