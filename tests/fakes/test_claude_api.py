@@ -25,7 +25,7 @@ OUT = 40  # every answer is 40 tokens unless max_tokens cuts it
 def fake():
     config = ClaudeFakeConfig(
         models={"haiku": ModelSpec(api_model=HAIKU, ttft_s=0.4, output_tokens_per_s=120, output_tokens=OUT),
-                "sonnet": ModelSpec(api_model="claude-sonnet-4-5", ttft_s=0.9, output_tokens_per_s=60,
+                "sonnet": ModelSpec(api_model="claude-sonnet-4-6", ttft_s=0.9, output_tokens_per_s=60,
                                     output_tokens=OUT)},
         time_scale=0, seed=7)
     with running(config) as f:
@@ -62,8 +62,8 @@ def test_max_tokens_cuts_the_answer(fake):
 
 def test_model_matched_by_family_and_echoed(fake):
     before = fake.fake.stats.tokens.get("sonnet", {}).get("requests", 0)
-    msg = client(fake).messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=USER)
-    assert msg.model == "claude-sonnet-4-6"  # an id not in the scenario finds the sonnet entry
+    msg = client(fake).messages.create(model="claude-sonnet-4-7", max_tokens=100, messages=USER)
+    assert msg.model == "claude-sonnet-4-7"  # an id not in the scenario finds the sonnet entry
     stats = json.loads(urllib.request.urlopen(fake.url + "/_fake/stats").read())
     assert stats["tokens"]["sonnet"]["requests"] == before + 1
 
