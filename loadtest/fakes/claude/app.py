@@ -179,6 +179,8 @@ class FakeClaude:
                     await asyncio.sleep(rest)
             await response.write(payloads.stream_tail(stop, cu, out))
             await response.write_eof()
+        except ConnectionResetError:
+            self.stats.disconnects += 1  # the 200 was sent; the client left mid-stream
         finally:
             # a client that hangs up mid-stream is billed (and rate-limited) for what was generated
             self.limiter.settle(key, prompt.max_tokens, sent)

@@ -17,6 +17,7 @@ class Stats:
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.disconnects = 0
         self.by_status: Counter[int] = Counter()
         self.tokens: dict[str, dict[str, int]] = {}
 
@@ -44,5 +45,6 @@ class Stats:
 
     def snapshot(self) -> dict:
         return {"requests": self.requests, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
+                "client_disconnects": self.disconnects,
                 "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
                 "tokens": {k: dict(v) for k, v in self.tokens.items()}}
