@@ -1,0 +1,162 @@
+"""One staging process: a bot instance (webhook or polling) or the separate digest scheduler.
+
+Webhook mode: aiogram's ``SimpleRequestHandler`` with the secret token, ``handle_in_background``
+taken explicitly from ``platform.telegram.webhook_handle_in_background`` (True, aiogram's default:
+the webhook answers 200 at once and the update is handled in a task, so Telegram's max_connections
+does not bound the work in flight and a failed handler is never redelivered; False: the HTTP answer
+waits for the handler, so max_connections is the concurrency cap and a 5xx makes Telegram redeliver).
+
+Several instances share one webhook URL: each listens on the same port with SO_REUSEPORT and the
+kernel spreads incoming connections over them (no proxy process to start, supervise or saturate; the
+cost is that balancing is per connection, not per request). Each instance also listens on a port of
+its own, so that /metrics, /healthz and /_control/clock reach one known instance.
+
+Polling mode: ``Dispatcher.start_polling`` with ``tasks_concurrency_limit = handlers_per_instance``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from loadtest.staging.claude_client import ClaudeClient
+from loadtest.staging.clock import SharedClock
+from loadtest.staging.config import BotConfig
+from loadtest.staging.db import Db, create_pool
+from loadtest.staging.handlers import Deps, router
+from loadtest.staging.mcp import McpLookup
+from loadtest.staging.scheduler import DigestSender
+from loadtest.staging.timings import StageLog
+
+log = logging.getLogger("botcap.staging")
+
+
+class StageMiddleware(BaseMiddleware):
+    """Opens one stage record per update, around everything aiogram does with it (FSM, filters, handler)."""
+
+    def __init__(self, stages: StageLog):
+        self.stages = stages
+
+    async def __call__(self, handler, event, data):
+        chat = event.message.chat.id if getattr(event, "message", None) else None
+        rec, token, t0 = self.stages.begin(event.update_id, "unknown", chat)
+        try:
+            return await handler(event, data)
+        except Exception as e:
+            rec.ok, rec.error = False, f"{type(e).__name__}: {e}"[:300]
+            raise
+        finally:
+            self.stages.finish(rec, token, t0)
+
+
+def make_bot(config: BotConfig) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(config.telegram_api_url))
+    return Bot(config.bot_token, session=session)
+
+
+async def run(config: BotConfig, instance: str, role: str, private_port: int = 0) -> None:
+    """Run until SIGTERM/SIGINT; print one JSON line on stdout once ready."""
+    config.check_endpoints()
+    scenario = config.load_scenario()
+    db_spec = scenario.platform.db
+    pool = await create_pool(config.database_url, config.db_schema,
+                             min_size=db_spec.pool_min_size_per_instance,
+                             max_size=db_spec.pool_size_per_instance)
+    db = Db(pool, db_spec.acquire_timeout_s)
+    redis = aioredis.Redis.from_url(config.redis_url)
+    await redis.ping()
+    stages = StageLog(Path(config.stages_dir), instance)
+    claude = ClaudeClient(scenario, config.claude_api_url, config.claude_api_key)
+    bot = make_bot(config)
+    clock = SharedClock(redis, config.redis_prefix)
+
+    app = web.Application()
+    health = {"ok": True, "instance": instance, "role": role, "mode": config.mode}
+    app.router.add_get("/healthz", lambda r: web.json_response(health))
+    app.router.add_get("/metrics", lambda r: web.Response(body=generate_latest(),
+                                                          headers={"Content-Type": CONTENT_TYPE_LATEST}))
+
+    async def set_clock(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            state = await clock.set(str(body["now"]), float(body.get("speed", 1.0)), body.get("day"))
+        except (KeyError, ValueError, TypeError) as e:
+            return web.json_response({"ok": False, "error": str(e)}, status=400)
+        return web.json_response({"ok": True, **state})
+
+    async def get_clock(request: web.Request) -> web.Response:
+        return web.json_response({"now": (await clock.now_datetime()).isoformat()})
+
+    app.router.add_post("/_control/clock", set_clock)
+    app.router.add_get("/_control/clock", get_clock)
+
+    sender = None
+    if role == "scheduler" or scenario.scheduler.placement == "every_instance":
+        sender = DigestSender(scenario=scenario, db=db, claude=claude, bot=bot, clock=clock, stages=stages,
+                              instance=instance, redis=redis, redis_prefix=config.redis_prefix)
+
+    dp = None
+    polling_task = None
+    if role == "bot":
+        storage = RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix=f"{config.redis_prefix}:fsm"))
+        dp = Dispatcher(storage=storage)
+        dp["deps"] = Deps(scenario=scenario, db=db, claude=claude, mcp=McpLookup(scenario), instance=instance)
+        dp.update.outer_middleware(StageMiddleware(stages))
+        dp.include_router(router)
+        if config.mode == "webhook":
+            SimpleRequestHandler(
+                dispatcher=dp, bot=bot, secret_token=config.webhook_secret or None,
+                handle_in_background=scenario.platform.telegram.webhook_handle_in_background,
+            ).register(app, path=config.webhook_path)
+
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    own = web.TCPSite(runner, "127.0.0.1", private_port)
+    await own.start()
+    if role == "bot" and config.mode == "webhook":
+        await web.TCPSite(runner, config.webhook_host, config.webhook_port, reuse_port=True).start()
+    port = own._server.sockets[0].getsockname()[1]
+
+    if role == "bot" and config.mode == "polling":
+        polling_task = asyncio.create_task(dp.start_polling(
+            bot, handle_signals=False, close_bot_session=False,
+            polling_timeout=int(min(scenario.platform.polling.long_poll_timeout_s, 10)),
+            tasks_concurrency_limit=scenario.platform.handlers_per_instance))
+    if sender:
+        sender.start()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    sys.stdout.write(json.dumps({"instance": instance, "role": role, "url": f"http://127.0.0.1:{port}",
+                                 "pid": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    await stop.wait()
+
+    if polling_task:
+        await dp.stop_polling()
+        await asyncio.wait([polling_task], timeout=5)
+    if sender:
+        await sender.stop()
+    await runner.cleanup()
+    await bot.session.close()
+    await claude.close()
+    await db.close()
+    await redis.aclose()
+    stages.close()

@@ -1,0 +1,214 @@
+"""``StagingStack``: the fakes, the migrations, N bot instances and the scheduler, as child processes.
+
+The library the load-test harness uses (and ``botcap staging up`` wraps): ``start()`` returns a
+``StackInfo`` with every URL once every child answers; ``stop()`` (also on errors, ``__exit__`` and at
+exit) terminates them all. Each stack gets its own PostgreSQL schema and Redis key prefix, so stacks
+never see each other's data on shared servers; both are removed by ``stop()`` unless ``keep_data``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.request import Request, urlopen
+
+import yaml
+
+from botcap.errors import BadInput
+from botcap.scenario import Scenario, load_scenario
+from loadtest.staging.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, BotConfig
+from loadtest.staging.db import migrate
+from loadtest.staging.procs import Child, stop_all
+from loadtest.staging.services import check_services, drop_data
+
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class StackInfo:
+    telegram_api_url: str
+    claude_api_url: str
+    bot_token: str
+    mode: str
+    webhook_url: str | None
+    webhook_secret: str | None
+    instance_urls: list[str]
+    scheduler_url: str
+    stages_dir: Path
+    database_url: str
+    redis_url: str
+    pids: dict[str, int]
+    db_schema: str = ""
+    redis_prefix: str = ""
+    logs_dir: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["stages_dir"] = str(self.stages_dir)
+        d["logs_dir"] = str(self.logs_dir) if self.logs_dir else None
+        return d
+
+
+def _reserve_port() -> socket.socket:
+    """A bound (not listening) SO_REUSEPORT socket: holds the shared webhook port for the instances."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+def _post_json(url: str, body: dict, timeout_s: float = 10) -> dict:
+    req = Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urlopen(req, timeout=timeout_s) as r:
+        return json.loads(r.read())
+
+
+def _wait_http(url: str, timeout_s: float) -> None:
+    end = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > end:
+                raise BadInput(f"{url}: did not answer within {timeout_s:.0f} s") from None
+        time.sleep(0.1)
+
+
+class StagingStack:
+    def __init__(self, *, scenario: Scenario | None = None, instances: int = 1,
+                 mode: Literal["webhook", "polling"] = "webhook", workdir: Path,
+                 database_url: str | None = None, redis_url: str | None = None,
+                 claude_time_scale: float = 1.0, allow_non_loopback: bool = False,
+                 seed: int | None = None, keep_data: bool = False):
+        if instances < 1:
+            raise BadInput(f"instances: must be >= 1 (got {instances})")
+        if mode not in ("webhook", "polling"):
+            raise BadInput(f"mode: must be webhook or polling (got {mode!r})")
+        self.scenario = scenario or load_scenario()
+        self.instances, self.mode = instances, mode
+        self.workdir = Path(workdir)
+        self.database_url = database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        self.redis_url = redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        self.claude_time_scale = claude_time_scale
+        self.allow_non_loopback = allow_non_loopback
+        self.seed, self.keep_data = seed, keep_data
+        self.stack_id = secrets.token_hex(4)
+        self.db_schema = f"botcap_staging_{self.stack_id}"
+        self.redis_prefix = f"botcap-staging:{self.stack_id}"
+        self._children: list[Child] = []
+        self._port_holder: socket.socket | None = None
+        self._started = False
+        self.info: StackInfo | None = None
+
+    # -------------------------------------------------------------------------------- lifecycle
+    def start(self) -> StackInfo:
+        check_services(self.database_url, self.redis_url)
+        self._started = True
+        atexit.register(self.stop)
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, args: list[str]) -> Child:
+        child = Child(name, [sys.executable, *args], self.logs_dir / f"{name}.log")
+        self._children.append(child)
+        return child
+
+    def _start(self) -> StackInfo:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir = self.workdir / "logs"
+        self.logs_dir.mkdir(exist_ok=True)
+        stages_dir = self.workdir / "stages"
+        scenario_file = self.workdir / "scenario.yaml"
+        scenario_file.write_text(yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False))
+
+        claude_args = ["-m", "loadtest.fakes.claude", "--port", "0", "--scenario", str(scenario_file),
+                       "--time-scale", str(self.claude_time_scale)]
+        if self.seed is not None:
+            claude_args += ["--seed", str(self.seed)]
+        fakes = [self._spawn("telegram", ["-m", "loadtest.fakes.telegram", "--port", "0",
+                                          "--scenario", str(scenario_file)]),
+                 self._spawn("claude", claude_args)]
+        asyncio.run(migrate(self.database_url, self.db_schema))
+        telegram_url, claude_url = (c.ready(READY_TIMEOUT_S)["url"] for c in fakes)
+
+        token = f"{100000 + secrets.randbelow(900000)}:{secrets.token_urlsafe(27)[:35]}"   # Telegram's shape
+        secret = secrets.token_urlsafe(24) if self.mode == "webhook" else ""
+        self._port_holder = _reserve_port()
+        port = self._port_holder.getsockname()[1]
+        config = BotConfig(
+            scenario=self.scenario.model_dump(mode="json"), bot_token=token, telegram_api_url=telegram_url,
+            claude_api_url=claude_url, database_url=self.database_url, redis_url=self.redis_url,
+            stages_dir=str(stages_dir), mode=self.mode, db_schema=self.db_schema,
+            redis_prefix=self.redis_prefix,
+            webhook_port=port, webhook_secret=secret, polling_fanout=self.instances > 1,
+            allow_non_loopback=["*"] if self.allow_non_loopback else [])
+        config.check_endpoints()
+        config_file = self.workdir / "stack-config.json"
+        config.dump(config_file)
+
+        cfg = ["-m", "loadtest.staging", "--config", str(config_file)]
+        names = [f"bot-{i}" for i in range(1, self.instances + 1)]
+        bots = [self._spawn(name, [*cfg, "--instance", name]) for name in names]
+        sched = None
+        if self.scenario.scheduler.placement == "separate":
+            sched = self._spawn("scheduler", [*cfg, "--instance", "scheduler", "--role", "scheduler"])
+        ready = {c.name: c.ready(READY_TIMEOUT_S) for c in bots + ([sched] if sched else [])}
+        instance_urls = [ready[c.name]["url"] for c in bots]
+        for url in instance_urls:
+            _wait_http(url + "/healthz", 10)
+
+        webhook_url = None
+        api = f"{telegram_url}/bot{token}"
+        if self.mode == "webhook":
+            webhook_url = f"http://127.0.0.1:{port}{config.webhook_path}"
+            answer = _post_json(f"{api}/setWebhook", {
+                "url": webhook_url, "secret_token": secret,
+                "max_connections": self.scenario.platform.telegram.webhook_max_connections})
+            if not answer.get("ok"):
+                raise BadInput(f"setWebhook on the fake Telegram API failed: {answer}")
+        self.info = StackInfo(
+            telegram_api_url=telegram_url, claude_api_url=claude_url, bot_token=token, mode=self.mode,
+            webhook_url=webhook_url, webhook_secret=secret or None, instance_urls=instance_urls,
+            scheduler_url=ready["scheduler"]["url"] if sched else instance_urls[0], stages_dir=stages_dir,
+            database_url=self.database_url, redis_url=self.redis_url,
+            pids={c.name: c.pid for c in self._children}, db_schema=self.db_schema,
+            redis_prefix=self.redis_prefix, logs_dir=self.logs_dir)
+        (self.workdir / "stack.json").write_text(json.dumps(self.info.to_json(), indent=2))
+        return self.info
+
+    def stop(self) -> None:
+        """Terminate every child (bots first, then the fakes); idempotent; drops the stack's data."""
+        if not self._started:
+            return
+        self._started = False
+        bots = [c for c in self._children if c.name not in ("telegram", "claude")]
+        stop_all(bots)
+        stop_all([c for c in self._children if c not in bots])
+        self._children.clear()
+        if self._port_holder is not None:
+            self._port_holder.close()
+            self._port_holder = None
+        if not self.keep_data:
+            drop_data(self.database_url, self.db_schema, self.redis_url, self.redis_prefix)
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> StackInfo:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
