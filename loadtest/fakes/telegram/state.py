@@ -26,7 +26,8 @@ MAX_CALLBACK_QUERIES = 100_000
 
 STAT_KEYS = ("updates_injected", "updates_filtered", "updates_delivered", "webhook_attempts",
              "webhook_failures", "redeliveries", "webhook_in_flight", "webhook_in_flight_peak",
-             "webhook_reply_errors", "sent_count", "edited_count", "http_429_count", "requests")
+             "webhook_reply_methods", "webhook_reply_errors", "sent_count", "edited_count",
+             "http_429_count", "requests")
 
 
 class BotState:

@@ -106,6 +106,7 @@ class WebhookDispatcher:
                 self._failed(uid, attempt, error)
         self.pump()
         if reply and reply.get("method"):
+            stats["webhook_reply_methods"] += 1
             try:
                 await self.execute(reply)
             except Exception:  # noqa: BLE001 - Telegram ignores a failed webhook-reply method
