@@ -1,0 +1,146 @@
+"""How fast is the SimPy platform model? Figures for the issue's performance targets (not a test).
+
+    .venv/bin/python benchmarks/sim_bench.py            # all cases (~2-3 min on a free core)
+    .venv/bin/python benchmarks/sim_bench.py --quick    # skip the 100K-DAU day
+    .venv/bin/python benchmarks/sim_bench.py --json     # one JSON object on stdout
+
+Cases, each in a fresh child process so that its wall time and peak memory (ru_maxrss) are its own:
+  baseline   a bare SimPy M/M/c: `with res.request() as r: yield r; yield env.timeout(s)` per customer
+  mmc        the engine on sim/scenarios/mmc.yaml, the same number of customers
+  default    one simulated day of the embedded default scenario (10K DAU), one replication
+  dau100k    the same day at 100K DAU
+Targets (issue 2): default day <= 10 s and <= 3x the baseline's cost per request; 100K DAU day
+<= 100 s and <= 2 GB peak. Wall time counts whatever else the machine runs, so CPU time of the case's
+process is printed too, and the per-request cost (simulate() only, in CPU µs) is compared with the
+baseline measured in the same invocation. Wall and CPU exclude interpreter start and imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MMC_RATE_PER_S, MMC_SERVERS, MMC_HOURS = 3.2, 4, 12.0  # rho = 0.8, ~138K customers
+
+
+def bare_mmc(rate_per_s: float, servers: int, horizon_s: float, seed: int = 1) -> int:
+    """The cheapest honest SimPy M/M/c: one process per customer, a Resource, exponential times."""
+    import numpy as np
+    import simpy
+
+    rng = np.random.default_rng(seed)
+    env = simpy.Environment()
+    res = simpy.Resource(env, capacity=servers)
+    served = [0]
+
+    def customer(service_s: float):
+        with res.request() as r:
+            yield r
+            yield env.timeout(service_s)
+        served[0] += 1
+
+    def source():
+        gaps = rng.exponential(1 / rate_per_s, int(rate_per_s * horizon_s * 1.1) + 100)
+        services = rng.exponential(1.0, gaps.size)
+        for gap, s in zip(gaps.tolist(), services.tolist(), strict=True):
+            yield env.timeout(gap)
+            env.process(customer(s))
+
+    env.process(source())
+    env.run(until=horizon_s)
+    return served[0]
+
+
+def _case(name: str) -> dict:
+    """Run one case in this (child) process; return its figures (imports excluded from the timings)."""
+    from botcap.scenario import load_scenario
+    from sim.engine import simulate
+    from sim.runner import Replication, SimResult
+    from sim.summary import summarize
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    if name == "baseline":
+        n = bare_mmc(MMC_RATE_PER_S, MMC_SERVERS, MMC_HOURS * 3600)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return {"requests": n, "wall_s": wall, "simulate_s": wall, "cpu_s": cpu, "simulate_cpu_s": cpu}
+    if name == "mmc":
+        sc = load_scenario(ROOT / "sim" / "scenarios" / "mmc.yaml")
+        hours = MMC_HOURS
+    else:
+        sc = load_scenario(None, ["workload.dau=100000"] if name == "dau100k" else [])
+        hours = None
+    t1, c1 = time.perf_counter(), time.process_time()
+    raw = simulate(sc, sc.seed, hours=hours)
+    t2, c2 = time.perf_counter(), time.process_time()
+    rep = Replication(0, sc.seed, raw.requests[raw.requests["arrival_s"] >= raw.warmup_s], raw.simulated_s,
+                      raw.warmup_s, raw.counters, raw.timeseries)
+    summarize(SimResult(sc, sc.seed, [rep]))
+    t3, c3 = time.perf_counter(), time.process_time()
+    return {"requests": len(raw.requests), "wall_s": t3 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2,
+            "cpu_s": c3 - c0, "simulate_cpu_s": c2 - c1}
+
+
+def _child(name: str, queue) -> None:
+    out = _case(name)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    queue.put(out)
+
+
+def measure(name: str) -> dict:
+    ctx = mp.get_context("spawn")  # a fresh interpreter: peak memory and imports are the case's own
+    queue = ctx.Queue()
+    p = ctx.Process(target=_child, args=(name, queue))
+    p.start()
+    out = queue.get()
+    p.join()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="skip the 100K-DAU day")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    cases = ["baseline", "mmc", "default"] + ([] if args.quick else ["dau100k"])
+    res = {}
+    for name in cases:
+        print(f"running {name}…", file=sys.stderr, flush=True)
+        res[name] = measure(name)
+    base_us = res["baseline"]["simulate_cpu_s"] / res["baseline"]["requests"] * 1e6
+    for r in res.values():
+        # CPU seconds, not wall: on a shared machine wall time also counts other people's work
+        r["us_per_request"] = r["simulate_cpu_s"] / max(r["requests"], 1) * 1e6
+        r["vs_baseline"] = r["us_per_request"] / base_us
+    verdict = {
+        "default_day_wall_le_10s": res["default"]["wall_s"] <= 10,
+        "default_day_cpu_le_10s": res["default"]["cpu_s"] <= 10,
+        "default_per_request_le_3x_baseline": res["default"]["vs_baseline"] <= 3,
+    }
+    if "dau100k" in res:
+        verdict["dau100k_wall_le_100s"] = res["dau100k"]["wall_s"] <= 100
+        verdict["dau100k_cpu_le_100s"] = res["dau100k"]["cpu_s"] <= 100
+        verdict["dau100k_peak_le_2gb"] = res["dau100k"]["peak_rss_mb"] <= 2048
+    if args.json:
+        print(json.dumps({"cases": res, "targets_met": verdict}, indent=2))
+        return 0
+    print(f"{'case':10} {'requests':>10} {'wall s':>8} {'cpu s':>8} {'sim cpu s':>9} {'µs/req':>8} "
+          f"{'x base':>7} {'peak MB':>8}")
+    for name, r in res.items():
+        print(f"{name:10} {r['requests']:>10,} {r['wall_s']:>8.2f} {r['cpu_s']:>8.2f} "
+              f"{r['simulate_cpu_s']:>9.2f} {r['us_per_request']:>8.1f} {r['vs_baseline']:>7.2f} "
+              f"{r['peak_rss_mb']:>8.0f}")
+    for key, ok in verdict.items():
+        print(f"{'ok  ' if ok else 'MISS'} {key}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
