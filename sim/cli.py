@@ -89,7 +89,8 @@ def print_summary(s: dict, out: Path | None = None) -> None:
     waits = Table("resource", "wait mean s", "wait p95 s", "utilisation", title="where requests wait")
     util = s["utilization"]
     util_of = {"handler": "handlers", "db_pool": "db_connections", "claude_semaphore": "claude_concurrency",
-               "telegram_send": "telegram_send", "cpu": "cpu"}
+               "telegram_send": "telegram_send", "cpu": "cpu", "webhook": "webhook_connections",
+               "db_server": "db_server"}
     for key, d in s["wait_s"].items():
         waits.add_row(key, _f(d["mean"]), _f(d["p95"]), _f(util.get(util_of.get(key, ""), math.nan)))
     console.print(waits)

@@ -25,9 +25,11 @@ __all__ = [
 
 # resource name (as in RawRun.counters["resources"]) -> the per-request column holding its queueing wait
 WAIT_COLUMNS = {
+    "webhook_connections": "wait_webhook_s",
     "handlers": "wait_handler_s",
     "cpu": "wait_cpu_s",
     "db_pool": "wait_db_pool_s",
+    "db_server": "wait_db_server_s",
     "claude_semaphore": "wait_claude_semaphore_s",
     "telegram_send": "wait_telegram_send_s",
 }
@@ -52,8 +54,12 @@ def user_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[~df["is_digest"].astype(bool)]
 
 
-def digest_rows(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["is_digest"].astype(bool)]
+def digest_rows(df: pd.DataFrame, *, duplicates: bool = True) -> pd.DataFrame:
+    """Digest sends; ``duplicates=False`` keeps each digest's first send only (see is_duplicate)."""
+    rows = df[df["is_digest"].astype(bool)]
+    if not duplicates and "is_duplicate" in rows:
+        rows = rows[~rows["is_duplicate"].astype(bool)]
+    return rows
 
 
 def completed(df: pd.DataFrame) -> pd.DataFrame:

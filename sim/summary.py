@@ -7,8 +7,10 @@ replications ``ci95`` gives Student-t intervals of the per-replication values.
 
 Populations (where the contract is silent): ``latency_s``, ``latency_by_kind_s``, ``wait_s``,
 ``requests`` and ``throughput_per_s`` are about user messages (``is_digest`` false); digest sends
-are reported under ``digests`` (lateness = done_s - preferred_s). Latency percentiles use
-completed requests only; failures count in ``error_rate`` = failed / (completed + failed).
+are reported under ``digests`` (lateness = done_s - preferred_s; each digest counted once: a
+duplicate send, from schedulers without a lock, is counted in ``duplicate_sends`` only).
+Latency percentiles use completed requests only; failures count in ``error_rate`` =
+failed / (completed + failed).
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ __all__ = ["summarize", "slo_check", "CONTRACT_KEYS", "WAIT_KEYS", "UTILIZATION_
 CONTRACT_KEYS = ("scenario", "seed", "replications", "simulated_s", "throughput_per_s", "requests",
                  "latency_s", "latency_by_kind_s", "wait_s", "utilization", "claude", "digests",
                  "db", "slo")
-# wait_s key -> per-request column (the contract's five, then the event loop's CPU queue)
+# wait_s key -> per-request column: the contract's five, then the other queues the model has
+# (webhook connections, the event loop's CPU, PgBouncer's server connections, Claude retry backoff)
 WAIT_KEYS = {"handler": "wait_handler_s", "db_pool": "wait_db_pool_s",
              "claude_semaphore": "wait_claude_semaphore_s", "rate_limit": "wait_rate_limit_s",
-             "telegram_send": "wait_telegram_send_s", "cpu": "wait_cpu_s"}
+             "telegram_send": "wait_telegram_send_s", "webhook": "wait_webhook_s", "cpu": "wait_cpu_s",
+             "db_server": "wait_db_server_s", "claude_backoff": "wait_claude_backoff_s"}
 # utilization key -> resource name in RawRun.counters["resources"]; the contract's three first
 UTILIZATION_KEYS = {"handlers": "handlers", "db_connections": "db_pool",
                     "claude_concurrency": "claude_semaphore", "cpu": "cpu", "db_server": "db_server",
@@ -72,8 +76,8 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
         "latency_s": _drop_count(m.describe(m.latency_s(users))),
         "latency_by_kind_s": {str(kind): m.describe(m.latency_s(rows), count=True)
                               for kind, rows in users.groupby("kind", sort=True, observed=True)},
-        "wait_s": {key: _mean_p95(users[col]) if col in users else {"mean": math.nan, "p95": math.nan}
-                   for key, col in WAIT_KEYS.items()},
+        "wait_s": {key: _mean_p95(users.get(col)) for i, (key, col) in enumerate(WAIT_KEYS.items())
+                   if i < 5 or col in users},  # the contract's five always, the others if recorded
     }
     resources = _resources(reps)
     out["utilization"] = {key: resources.get(name, {}).get("utilization", math.nan)
@@ -81,7 +85,7 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
                           if i < 3 or name in resources}  # the contract's three always, others if modelled
     out["resources"] = resources
     out["claude"] = _claude(reps)
-    out["digests"] = _digests(reps, m.digest_rows(pooled))
+    out["digests"] = _digests(reps, m.digest_rows(pooled, duplicates=False))
     db = [r.counters.get("db", {}) for r in reps]
     out["db"] = {"peak_server_connections": int(max((d.get("peak_server_connections", 0) for d in db),
                                                     default=0)),
@@ -96,8 +100,8 @@ def _drop_count(d: dict) -> dict:
     return {k: v for k, v in d.items() if k != "count"}
 
 
-def _mean_p95(col: pd.Series) -> dict:
-    a = col.to_numpy(dtype=float)
+def _mean_p95(col: pd.Series | None) -> dict:
+    a = np.empty(0) if col is None else col.to_numpy(dtype=float)
     return {"mean": float(a.mean()) if a.size else math.nan, "p95": m.percentile(a, 95)}
 
 
