@@ -144,7 +144,8 @@ class FakeClaude:
         body = payloads.message(self.ids.message(), prompt.model, text, stop, cu, out)
         headers = self.limiter.headers(key)
         headers["request-id"] = rid
-        return web.Response(body=json.dumps(body).encode(), content_type=JSON, headers=headers)
+        headers["Content-Type"] = JSON
+        return web.Response(body=json.dumps(body).encode(), headers=headers)
 
     async def _stream(self, request, rid, key, prompt, model, cu, out, stop, ttft, gen) -> web.StreamResponse:
         headers = self.limiter.headers(key)

@@ -87,9 +87,13 @@ def stream_head(msg_id: str, model: str, cu: CacheUsage) -> bytes:
             + sse("ping", {"type": "ping"}))
 
 
+_DELTA = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+          '"delta":{"type":"text_delta","text":%s}}\n\n')
+
+
 def text_delta(text: str) -> bytes:
-    return sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                       "delta": {"type": "text_delta", "text": text}})
+    # a template, not a dict through json.dumps: a stream sends one of these per few tokens
+    return (_DELTA % json.dumps(text)).encode()
 
 
 def stream_tail(stop_reason: str, cu: CacheUsage, output_tokens: int) -> bytes:

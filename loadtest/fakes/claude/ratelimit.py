@@ -79,6 +79,7 @@ class RateLimiter:
     def __init__(self, spec: RateLimitSpec | None, clock=time.monotonic):
         self.spec = spec
         self.clock = clock
+        self._limit_text = (str(spec.rpm), str(spec.itpm), str(spec.otpm)) if spec else ("", "", "")
         self._keys: dict[str, KeyLimits] = {}
 
     def reset(self) -> None:
@@ -124,22 +125,26 @@ class RateLimiter:
         now = self.clock()
         wall = time.time()
         lim = self._limits(key, now)
-        h: dict[str, str] = {}
-        ratios = []
-        for name, bucket, exact in (("requests", lim.requests, True), ("input-tokens", lim.input, False),
-                                    ("output-tokens", lim.output, False)):
-            level = bucket.refill(now)
-            h[f"anthropic-ratelimit-{name}-limit"] = str(int(bucket.capacity))
-            remaining = int(max(level, 0)) if exact else _thousands(level)
-            h[f"anthropic-ratelimit-{name}-remaining"] = str(remaining)
-            h[f"anthropic-ratelimit-{name}-reset"] = _rfc3339(wall + bucket.full_in(now))
-            if not exact:
-                ratios.append((level / bucket.capacity, name))
+        req, inp, out = lim.requests, lim.input, lim.output
+        r_level, i_level, o_level = req.refill(now), inp.refill(now), out.refill(now)
+        i_vals = (self._limit_text[1], str(_thousands(i_level)), _rfc3339(wall + inp.full_in(now)))
+        o_vals = (self._limit_text[2], str(_thousands(o_level)), _rfc3339(wall + out.full_in(now)))
         # tokens-*: the most restrictive of the token limits currently in effect (Anthropic's docs)
-        tightest = min(ratios)[1]
-        for part in ("limit", "remaining", "reset"):
-            h[f"anthropic-ratelimit-tokens-{part}"] = h[f"anthropic-ratelimit-{tightest}-{part}"]
-        return h
+        t_vals = i_vals if i_level / inp.capacity <= o_level / out.capacity else o_vals
+        return {
+            "anthropic-ratelimit-requests-limit": self._limit_text[0],
+            "anthropic-ratelimit-requests-remaining": str(int(max(r_level, 0))),
+            "anthropic-ratelimit-requests-reset": _rfc3339(wall + req.full_in(now)),
+            "anthropic-ratelimit-input-tokens-limit": i_vals[0],
+            "anthropic-ratelimit-input-tokens-remaining": i_vals[1],
+            "anthropic-ratelimit-input-tokens-reset": i_vals[2],
+            "anthropic-ratelimit-output-tokens-limit": o_vals[0],
+            "anthropic-ratelimit-output-tokens-remaining": o_vals[1],
+            "anthropic-ratelimit-output-tokens-reset": o_vals[2],
+            "anthropic-ratelimit-tokens-limit": t_vals[0],
+            "anthropic-ratelimit-tokens-remaining": t_vals[1],
+            "anthropic-ratelimit-tokens-reset": t_vals[2],
+        }
 
 
 def retry_after_header(wait_s: float) -> str:
