@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
@@ -186,7 +186,8 @@ class PriceBook:
 
 @cache
 def repo_override_document() -> dict:
-    text = resources.files("costmodel").joinpath("prices_override.yaml").read_text(encoding="utf-8")
+    # next to this module (resources.files("costmodel") can resolve to a same-named test folder)
+    text = Path(__file__).with_name("prices_override.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 
@@ -210,8 +211,7 @@ def load_price_book(prices_spec, api_models: list[str], today: date | None = Non
     """Look up every model the scenario uses; BadInput naming the model if no source prices it."""
     repo = repo_override_document()
     user = _user_document(prices_spec.override_file) if prices_spec.override_file else None
-    priced_on = date.fromisoformat(prices_spec.priced_on) if prices_spec.priced_on else \
-        (today or datetime.now(UTC).date())
+    priced_on = prices_spec.priced_on or today or datetime.now(UTC).date()
     chain: list[PriceSource] = []
     if user is not None:
         chain.append(OverrideSource(user, f"user file {prices_spec.override_file}"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 import numpy as np
 
@@ -159,7 +159,7 @@ def run_cost(scenario, *, from_sim: str | None = None, draws: int | None = None,
     c = scenario.costs
     api_models = sorted({m.api_model for m in scenario.platform.claude.models.values()})
     book = load_price_book(c.prices, api_models, today=today)
-    priced_on = c.prices.priced_on or (today or date.today()).isoformat()
+    priced_on = (c.prices.priced_on or today or datetime.now(UTC).date()).isoformat()
     built = build(scenario, book)
     scale, sim_detail, source = None, None, "tier profiles (costs.tiers x workload kinds)"
     if from_sim is not None:

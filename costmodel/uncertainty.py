@@ -152,10 +152,17 @@ def monte_carlo(built: Built, factors: list[Factor], draws: int, seed: int) -> t
 
 
 def sobol_estimates(y_a: np.ndarray, y_b: np.ndarray, y_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First-order (Saltelli 2010) and total (Jansen) indices; y_ab[:, i] = A with column i from B."""
-    var = np.var(np.concatenate([y_a, y_b]))
-    if var <= 0:
+    """First-order (Saltelli 2010) and total (Jansen) indices; y_ab[:, i] = A with column i from B.
+
+    Outputs are standardised over all runs first, exactly as ``SALib.analyze.sobol`` does.
+    """
+    every = np.concatenate([y_a, y_b, y_ab.ravel()])
+    sd = every.std()
+    if sd <= 0:
         return np.zeros(y_ab.shape[1]), np.zeros(y_ab.shape[1])
+    mu = every.mean()
+    y_a, y_b, y_ab = (y_a - mu) / sd, (y_b - mu) / sd, (y_ab - mu) / sd
+    var = np.var(np.concatenate([y_a, y_b]))
     s1 = np.mean(y_b[:, None] * (y_ab - y_a[:, None]), axis=0) / var
     st = 0.5 * np.mean((y_a[:, None] - y_ab) ** 2, axis=0) / var
     return s1, st

@@ -8,6 +8,7 @@ its source and date. Units are in the names; the defaults and their origins are 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -140,8 +141,7 @@ class Prices(Spec):
     source: Literal["genai-prices", "override"] = Field(
         description="genai-prices (bundled, offline) first, or the override files only")
     override_file: str | None = Field(description="your own price file, merged over the repo's")
-    priced_on: str | None = Field(pattern=r"^\d{4}-\d{2}-\d{2}$",
-                                  description="date prices are looked up for (YYYY-MM-DD); null = today")
+    priced_on: date | None = Field(description="date prices are looked up for (YYYY-MM-DD); null = today")
 
 
 class CostsSpec(Spec):
