@@ -133,3 +133,11 @@ async def test_bot_wide_rate_over_three_seconds_is_about_30_per_s():
         gap_p95 = gaps[int(0.95 * (len(gaps) - 1))]
         lower = 1 / (1 / 30 + gap_p95)
         assert 0.95 * lower <= rate <= 30.5, (rate, lower, gap_p95)
+
+
+def test_config_from_the_default_scenario():
+    from botcap.scenario import load_scenario
+
+    cfg = TelegramFakeConfig.from_scenario(load_scenario(), latency_s=0.05)
+    assert (cfg.send_rate_per_s, cfg.send_burst, cfg.per_chat_rate_per_s) == (30, 30, 1)
+    assert (cfg.webhook_max_connections, cfg.webhook_timeout_s, cfg.latency_s) == (40, 60, 0.05)
