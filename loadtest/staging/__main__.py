@@ -1,7 +1,11 @@
-"""``python -m loadtest.staging --config FILE --instance NAME [--role bot|scheduler]``: one staging process.
+"""``python -m loadtest.staging --config FILE --instance NAME[:ROLE] [--instance ...]``: staging processes.
 
-Started by ``StagingStack``; asks the kernel to SIGTERM it when its parent dies (PR_SET_PDEATHSIG), so
-that a killed stack leaves no orphan bots behind.
+Started by ``StagingStack``. Importing aiogram, anthropic and pydantic costs ~10 s of CPU per process
+on a busy 2-core machine, so with several ``--instance`` this launcher imports once and then forks one
+process per instance (a zygote): N real, separate processes (own event loop, own pool, own PID) for
+the price of one import. Each prints its own JSON ready line. The launcher waits for its children and
+forwards SIGTERM/SIGINT to them; every process asks the kernel to SIGTERM it when its parent dies
+(PR_SET_PDEATHSIG), so that a killed stack leaves no orphans.
 """
 
 from __future__ import annotations
@@ -18,33 +22,87 @@ from pathlib import Path
 from botcap.errors import EXIT_BAD_INPUT, BadInput
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
     except OSError:
         return
-    if os.getppid() == 1:   # the parent already died before prctl took effect
-        sys.exit(0)
+    if os.getppid() != parent:   # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _run_one(config, name: str, role: str, port: int) -> int:
+    from loadtest.staging.app import run
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format=f"%(asctime)s {name} %(name)s %(levelname)s %(message)s")
+    try:
+        asyncio.run(run(config, name, role, port))
+    except BadInput as e:
+        sys.stderr.write("\n".join(e.lines) + "\n")
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def _fork_all(config, specs: list[tuple[str, str]]) -> int:
+    me = os.getpid()
+    children: dict[int, str] = {}
+    for name, role in specs:
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            _die_with_parent(me)
+            code = 1
+            try:
+                code = _run_one(config, name, role, 0)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = name
+
+    def forward(signum, _frame):
+        for pid in children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        children.pop(pid, None)
+        worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
+    return worst
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m loadtest.staging")
     p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--instance", required=True)
-    p.add_argument("--role", choices=("bot", "scheduler"), default="bot")
-    p.add_argument("--port", type=int, default=0, help="this process's own port (0 = any free)")
+    p.add_argument("--instance", action="append", required=True, metavar="NAME[:ROLE]",
+                   help="an instance to run (ROLE: bot, the default, or scheduler); repeat for several")
+    p.add_argument("--port", type=int, default=0, help="own port of a single instance (0 = any free)")
     args = p.parse_args(argv)
-    _die_with_parent()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format=f"%(asctime)s {args.instance} %(name)s %(levelname)s %(message)s")
-    from loadtest.staging.app import run
+    _die_with_parent(os.getppid())
+    specs = [(s.split(":")[0], (s.split(":") + ["bot"])[1]) for s in args.instance]
+    for name, role in specs:
+        if role not in ("bot", "scheduler"):
+            p.error(f"--instance {name}:{role}: role must be bot or scheduler")
     from loadtest.staging.config import BotConfig
+    config = BotConfig.read(args.config)
     try:
-        asyncio.run(run(BotConfig.read(args.config), args.instance, args.role, args.port))
+        config.check_endpoints()
     except BadInput as e:
         sys.stderr.write("\n".join(e.lines) + "\n")
         return EXIT_BAD_INPUT
-    return 0
+    import loadtest.staging.app  # noqa: F401 - the expensive imports, done once before forking
+    if len(specs) == 1:
+        return _run_one(config, specs[0][0], specs[0][1], args.port)
+    return _fork_all(config, specs)
 
 
 if __name__ == "__main__":

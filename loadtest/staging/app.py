@@ -11,7 +11,9 @@ kernel spreads incoming connections over them (no proxy process to start, superv
 cost is that balancing is per connection, not per request). Each instance also listens on a port of
 its own, so that /metrics, /healthz and /_control/clock reach one known instance.
 
-Polling mode: ``Dispatcher.start_polling`` with ``tasks_concurrency_limit = handlers_per_instance``.
+Polling mode, one instance: aiogram's ``Dispatcher.start_polling`` with ``tasks_concurrency_limit =
+handlers_per_instance``; several instances: ``polling.FanoutPoller`` (one getUpdates leader, a Redis
+queue), because the Bot API answers 409 Conflict to a second concurrent getUpdates.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from loadtest.staging.config import BotConfig
 from loadtest.staging.db import Db, create_pool
 from loadtest.staging.handlers import Deps, router
 from loadtest.staging.mcp import McpLookup
+from loadtest.staging.polling import FanoutPoller
 from loadtest.staging.scheduler import DigestSender
 from loadtest.staging.timings import StageLog
 
@@ -86,8 +89,14 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
     clock = SharedClock(redis, config.redis_prefix)
 
     app = web.Application()
-    health = {"ok": True, "instance": instance, "role": role, "mode": config.mode}
-    app.router.add_get("/healthz", lambda r: web.json_response(health))
+    mcp = McpLookup(scenario)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "instance": instance, "role": role, "mode": config.mode,
+                                  "breakers": {"claude": claude.breaker.state, "mcp": mcp.breaker.state},
+                                  "db_pool": {"size": pool.get_size(), "idle": pool.get_idle_size()}})
+
+    app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", lambda r: web.Response(body=generate_latest(),
                                                           headers={"Content-Type": CONTENT_TYPE_LATEST}))
 
@@ -115,7 +124,7 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
     if role == "bot":
         storage = RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix=f"{config.redis_prefix}:fsm"))
         dp = Dispatcher(storage=storage)
-        dp["deps"] = Deps(scenario=scenario, db=db, claude=claude, mcp=McpLookup(scenario), instance=instance)
+        dp["deps"] = Deps(scenario=scenario, db=db, claude=claude, mcp=mcp, instance=instance)
         dp.update.outer_middleware(StageMiddleware(stages))
         dp.include_router(router)
         if config.mode == "webhook":
@@ -132,7 +141,14 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
         await web.TCPSite(runner, config.webhook_host, config.webhook_port, reuse_port=True).start()
     port = own._server.sockets[0].getsockname()[1]
 
-    if role == "bot" and config.mode == "polling":
+    poller = None
+    if role == "bot" and config.mode == "polling" and config.polling_fanout:
+        await bot.delete_webhook()
+        poller = FanoutPoller(bot=bot, dp=dp, redis=redis, prefix=config.redis_prefix, instance=instance,
+                              concurrency=scenario.platform.handlers_per_instance,
+                              batch_size=scenario.platform.polling.batch_size)
+        poller.start()
+    elif role == "bot" and config.mode == "polling":
         polling_task = asyncio.create_task(dp.start_polling(
             bot, handle_signals=False, close_bot_session=False,
             polling_timeout=int(min(scenario.platform.polling.long_poll_timeout_s, 10)),
@@ -149,6 +165,8 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
     sys.stdout.flush()
     await stop.wait()
 
+    if poller:
+        await poller.stop()
     if polling_task:
         await dp.stop_polling()
         await asyncio.wait([polling_task], timeout=5)

@@ -44,17 +44,14 @@ class Child:
         return self.proc.pid
 
     def _drain(self) -> None:
-        first = True
         for line in self.proc.stdout:
-            if first:
+            if line.startswith(b"{"):
                 self._lines.put(line)
-                first = False
-            else:
-                self._log.write(line)
+            self._log.write(line)
         self._lines.put(None)
 
     def ready(self, timeout_s: float) -> dict:
-        """The child's ready line as a dict; BadInput naming the child and its log when it fails."""
+        """The child's next ready line (a JSON object); BadInput naming the child and its log otherwise."""
         try:
             line = self._lines.get(timeout=timeout_s)
         except queue.Empty:

@@ -16,7 +16,7 @@ import secrets
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.request import Request, urlopen
@@ -50,7 +50,6 @@ class StackInfo:
     db_schema: str = ""
     redis_prefix: str = ""
     logs_dir: Path | None = None
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -123,6 +122,11 @@ class StagingStack:
             self.stop()
             raise
 
+    def _phase(self, what: str) -> None:
+        """One line per start-up phase in logs/stack.log (where a slow start spends its time)."""
+        with (self.logs_dir / "stack.log").open("a") as f:
+            f.write(f"{time.time() - self._t0:7.2f} s  {what}\n")
+
     def _spawn(self, name: str, args: list[str]) -> Child:
         child = Child(name, [sys.executable, *args], self.logs_dir / f"{name}.log")
         self._children.append(child)
@@ -132,6 +136,7 @@ class StagingStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.logs_dir = self.workdir / "logs"
         self.logs_dir.mkdir(exist_ok=True)
+        self._t0 = time.time()
         stages_dir = self.workdir / "stages"
         scenario_file = self.workdir / "scenario.yaml"
         scenario_file.write_text(yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False))
@@ -143,8 +148,11 @@ class StagingStack:
         fakes = [self._spawn("telegram", ["-m", "loadtest.fakes.telegram", "--port", "0",
                                           "--scenario", str(scenario_file)]),
                  self._spawn("claude", claude_args)]
+        self._phase("fakes spawned")
         asyncio.run(migrate(self.database_url, self.db_schema))
+        self._phase("migrated")
         telegram_url, claude_url = (c.ready(READY_TIMEOUT_S)["url"] for c in fakes)
+        self._phase("fakes ready")
 
         token = f"{100000 + secrets.randbelow(900000)}:{secrets.token_urlsafe(27)[:35]}"   # Telegram's shape
         secret = secrets.token_urlsafe(24) if self.mode == "webhook" else ""
@@ -163,12 +171,17 @@ class StagingStack:
 
         cfg = ["-m", "loadtest.staging", "--config", str(config_file)]
         names = [f"bot-{i}" for i in range(1, self.instances + 1)]
-        bots = [self._spawn(name, [*cfg, "--instance", name]) for name in names]
-        sched = None
         if self.scenario.scheduler.placement == "separate":
-            sched = self._spawn("scheduler", [*cfg, "--instance", "scheduler", "--role", "scheduler"])
-        ready = {c.name: c.ready(READY_TIMEOUT_S) for c in bots + ([sched] if sched else [])}
-        instance_urls = [ready[c.name]["url"] for c in bots]
+            names.append("scheduler:scheduler")
+        # one launcher imports once and forks every instance (see loadtest/staging/__main__.py)
+        launcher = self._spawn("bots", [*cfg, *(a for n in names for a in ("--instance", n))])
+        ready = {}
+        for _ in names:
+            line = launcher.ready(READY_TIMEOUT_S)
+            ready[line["instance"]] = line
+            self._phase(f"{line['instance']} ready")
+        instance_urls = [ready[n]["url"] for n in names if not n.endswith(":scheduler")]
+        sched = "scheduler" in ready
         for url in instance_urls:
             _wait_http(url + "/healthz", 10)
 
@@ -181,12 +194,14 @@ class StagingStack:
                 "max_connections": self.scenario.platform.telegram.webhook_max_connections})
             if not answer.get("ok"):
                 raise BadInput(f"setWebhook on the fake Telegram API failed: {answer}")
+        self._phase("webhook set" if webhook_url else "polling")
         self.info = StackInfo(
             telegram_api_url=telegram_url, claude_api_url=claude_url, bot_token=token, mode=self.mode,
             webhook_url=webhook_url, webhook_secret=secret or None, instance_urls=instance_urls,
             scheduler_url=ready["scheduler"]["url"] if sched else instance_urls[0], stages_dir=stages_dir,
             database_url=self.database_url, redis_url=self.redis_url,
-            pids={c.name: c.pid for c in self._children}, db_schema=self.db_schema,
+            pids={"telegram": fakes[0].pid, "claude": fakes[1].pid, "launcher": launcher.pid,
+                  **{name: line["pid"] for name, line in ready.items()}}, db_schema=self.db_schema,
             redis_prefix=self.redis_prefix, logs_dir=self.logs_dir)
         (self.workdir / "stack.json").write_text(json.dumps(self.info.to_json(), indent=2))
         return self.info
@@ -197,7 +212,7 @@ class StagingStack:
             return
         self._started = False
         bots = [c for c in self._children if c.name not in ("telegram", "claude")]
-        stop_all(bots)
+        stop_all(bots, grace_s=10)
         stop_all([c for c in self._children if c not in bots])
         self._children.clear()
         if self._port_holder is not None:
