@@ -44,6 +44,9 @@ class ChatUser(FastHttpUser):
         self.chat = TelegramChat(endpoints[chat_id % len(endpoints)], http_of(self), chat_id=chat_id)
         cap = self.environment.parsed_options.max_requests
         self.left = -(-cap // total_users(self.environment)) if cap else None  # this user's share
+        if self.environment.parsed_options.tour:  # a smoke test: every kind at least once
+            for kind in (k for k, w in MIX.items() if w > 0):
+                self.say(kind)
 
     @task(share("command"))
     def list_notes(self):

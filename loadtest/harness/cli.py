@@ -51,6 +51,85 @@ def _print_gate(result: dict, json_: bool) -> None:
     console.print("[green]gate passed[/]" if result["passed"] else "[bold red]gate FAILED[/]")
 
 
+loadtest_app = typer.Typer(no_args_is_help=True, help="Load tests against a staging bot (Locust).")
+
+
+@loadtest_app.command("run")
+def run_command(
+    profile: Annotated[str, typer.Option(help="smoke (<= 60 s), ci (<= 3 min) or calibration (<= 15 min).")]
+    = "smoke",
+    target: Annotated[str | None, typer.Option(help="Your bot's webhook URL (no staging stack is started); "
+                                                    "needs --telegram-url and --bot-token.")] = None,
+    telegram_url: Annotated[str | None, typer.Option(
+        help="With --target: the fake Telegram API your bot uses (python -m loadtest.fakes.telegram)."
+    )] = None,
+    bot_token: Annotated[str, typer.Option(help="With --target: your bot's token at the fake.")] \
+        = "123456:TEST",
+    secret: Annotated[str | None, typer.Option(help="With --target: the webhook's secret token.")] = None,
+    polling: Annotated[bool, typer.Option(help="With --telegram-url and no --target: your bot long-polls "
+                                               "the fake; updates go into its queue.")] = False,
+    users: Annotated[int | None, typer.Option(help="Closed workload of N chatting users.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Open workload: R arrivals/s (Poisson).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds of load.")] = None,
+    workers: Annotated[int, typer.Option(help="Locust master + N local worker processes.")] = 0,
+    instances: Annotated[int, typer.Option(help="Staging bot instances.")] = 1,
+    mode: Annotated[str, typer.Option(help="Staging bot mode: webhook or polling.")] = "webhook",
+    scenario: Annotated[Path | None, typer.Option(help="Scenario YAML (default: the embedded one).")] = None,
+    out: Annotated[Path | None, typer.Option(help="RunBundle folder (default: runs/<profile>-<time>).")]
+    = None,
+    gate: Annotated[Path | None, typer.Option(help="Gate the run with this gates file (exit 1 on fail).")]
+    = None,
+    baseline: BaselineOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of arrivals and the fakes.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Run Locust headless against the staging stack (or --target) and write a RunBundle."""
+    import datetime as dt
+
+    from botcap.cliutil import load
+    from botcap.errors import BadInput
+    from loadtest.harness.profiles import resolve
+    from loadtest.harness.run import RunOptions, run_load
+
+    thresholds = None
+    if gate is not None:  # a malformed gates file is exit 2 before any load is offered
+        from loadtest.harness.gate import load_gates
+        thresholds = load_gates(gate)
+    if (target or polling) and not telegram_url:
+        raise BadInput("--telegram-url: required with --target/--polling "
+                       "(the fake Telegram API your bot uses)")
+    if mode not in ("webhook", "polling"):
+        raise BadInput(f"--mode: must be webhook or polling (got {mode!r})")
+    p = resolve(profile, users=users, rate=rate, duration_s=duration, workers=workers)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = out or Path("runs") / f"{p.name}-{stamp}"
+    opts = RunOptions(profile=p, out=out, scenario=load(scenario, None), target=target or None,
+                      telegram_url=telegram_url, bot_token=bot_token, webhook_secret=secret,
+                      workers=workers, instances=instances, mode=mode, live=not json_, seed=seed,
+                      external_polling=polling and not target)
+    run = run_load(opts)
+    result = None
+    if thresholds is not None:
+        from loadtest.harness.gate import evaluate
+        result = evaluate(thresholds, out, baseline)
+    if json_:
+        emit_json({"out": str(out), "complete": run["complete"], "reason": run.get("reason"),
+                   "counts": run.get("counts"), "summary": run.get("summary"), "gate": result})
+    else:
+        typer.echo(f"RunBundle: {out}  complete: {run['complete']}" +
+                   (f" ({run.get('reason')})" if not run["complete"] else ""))
+        typer.echo(f"requests: {run.get('counts')}")
+        if result is not None:
+            _print_gate(result, False)
+    if run.get("reason", "").startswith("interrupted") if run.get("reason") else False:
+        raise SystemExit(130)
+    if result is not None and not result["passed"]:
+        gate_failed()
+    if result is None and not run["complete"]:
+        gate_failed()
+
+
 def register(app: typer.Typer) -> None:
-    """Add this part's commands to the root `botcap` app: `gate`."""
+    """Add this part's commands to the root `botcap` app: `gate` and `loadtest run`."""
     app.command("gate")(gate_command)
+    app.add_typer(loadtest_app, name="loadtest")

@@ -51,6 +51,8 @@ def _options(parser) -> None:
     g.add_argument("--max-lag", env_var="BOTCAP_MAX_LAG_S", type=float, default=1.0,
                    help="open workload: an arrival the generator could not send within this many "
                         "seconds of its intended time is dropped")
+    g.add_argument("--tour", env_var="BOTCAP_TOUR", default="",
+                   help="closed workload: each user first sends one message of every kind in the mix")
     g.add_argument("--seed", env_var="BOTCAP_SEED", type=int, default=SCENARIO.seed)
     g.add_argument("--botcap-records", env_var="BOTCAP_RECORDS", default="", include_in_web_ui=False,
                    help="append one JSON line per request here (master or local runner)")

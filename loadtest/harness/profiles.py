@@ -1,0 +1,100 @@
+"""Load profiles of ``botcap loadtest run`` and how command-line options override them.
+
+``smoke``        ≤ 60 s of load: 4 closed-workload users, short think times (1.2 s: above Telegram's
+                 1 message/s per chat, which the fake enforces), every kind at least once (each user
+                 starts with a tour of the mix), capped at 40 requests. Checks that it all works.
+``ci``           ≤ 3 min: an open workload at 3 arrivals/s for 120 s; gated by loadtest/gates/ci.yaml.
+``calibration``  a ladder of 7 constant arrival rates from near-idle to past saturation of the
+                 reference stack (1 instance: 10 concurrent Claude calls over ~2.5 s of Claude time
+                 per average request at time scale 1 saturate near 4/s), 100 s each (≤ 15 min). Each
+                 request records its level; the first ``warmup_s`` of each level are marked not steady.
+
+The fake Claude API's latencies are the scenario's; ``claude_time_scale`` shrinks them for the short
+profiles (recorded in run.json) so that a smoke or CI run is not dominated by 12-second deep answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from botcap.errors import BadInput
+from loadtest.users.arrivals import Segment, format_schedule, parse_schedule, total_duration
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    workload: str                   # "closed" (ChatUser) or "open" (ArrivalGenerator)
+    users: int                      # closed: chatting users; open: arrival generators
+    arrivals: str = ""              # open: schedule 'RATE@S,...'
+    duration_s: float = 60.0        # closed: Locust's --run-time; open: the schedule's length
+    max_requests: int = 0           # closed: request cap (0 = none)
+    think_time_s: float | None = None   # closed: exponential mean (None = the scenario's)
+    tour: bool = False              # closed: each user first sends one message of every kind
+    claude_time_scale: float = 1.0
+    reply_timeout_s: float = 60.0
+    warmup_s: float = 0.0           # per level: not steady yet
+
+    @property
+    def class_name(self) -> str:
+        return "ArrivalGenerator" if self.workload == "open" else "ChatUser"
+
+    @property
+    def segments(self) -> list[Segment]:
+        return parse_schedule(self.arrivals) if self.arrivals else []
+
+    @property
+    def load_s(self) -> float:
+        """How long load is offered (the open schedule's length, or the closed run time)."""
+        return total_duration(self.segments) if self.workload == "open" else self.duration_s
+
+    @property
+    def run_time_s(self) -> float:
+        """Locust's --run-time: the load plus time for the last replies (runs normally end earlier)."""
+        extra = self.reply_timeout_s + 5 if self.workload == "open" else 0
+        return self.load_s + extra
+
+
+PROFILES = {
+    "smoke": Profile("smoke", "closed", users=4, duration_s=45, max_requests=40, think_time_s=1.2,
+                     tour=True, claude_time_scale=0.1, reply_timeout_s=10),
+    "ci": Profile("ci", "open", users=1, arrivals="3@120", claude_time_scale=0.25, reply_timeout_s=30),
+    "calibration": Profile("calibration", "open", users=1,
+                           arrivals="0.5@100,1@100,2@100,3@100,4@100,5@100,6@100",
+                           claude_time_scale=1.0, reply_timeout_s=60, warmup_s=30),
+}
+
+
+def resolve(name: str, *, users: int | None = None, rate: float | None = None,
+            duration_s: float | None = None, workers: int = 0) -> Profile:
+    """The profile with overrides: --rate makes it an open workload at that constant rate;
+    --users alone makes it a closed workload of that many users; --duration bounds either."""
+    if name not in PROFILES:
+        raise BadInput(f"--profile: {name!r} is not a profile (choose from {', '.join(PROFILES)})")
+    p = PROFILES[name]
+    if users is not None and users < 1:
+        raise BadInput(f"--users: must be >= 1 (got {users})")
+    if rate is not None and not rate > 0:
+        raise BadInput(f"--rate: must be > 0 arrivals per second (got {rate})")
+    if duration_s is not None and not duration_s > 0:
+        raise BadInput(f"--duration: must be > 0 seconds (got {duration_s})")
+    if workers < 0:
+        raise BadInput(f"--workers: must be >= 0 (got {workers})")
+    if rate is not None:
+        length = duration_s or (p.load_s if p.workload == "open" else p.duration_s)
+        p = replace(p, workload="open", arrivals=format_schedule([Segment(rate, rate, length)]),
+                    users=users or 1, max_requests=0, tour=False)
+    elif users is not None and p.workload == "closed":
+        p = replace(p, users=users, max_requests=p.max_requests and max(p.max_requests, users * 4))
+    elif users is not None:
+        p = replace(p, workload="closed", users=users, duration_s=duration_s or p.load_s,
+                    think_time_s=None, arrivals="")
+    if duration_s is not None and p.workload == "closed":
+        p = replace(p, duration_s=duration_s)
+    elif duration_s is not None and rate is None:  # stretch/shrink the open schedule to this length
+        scale = duration_s / p.load_s
+        p = replace(p, arrivals=format_schedule([Segment(s.rate0, s.rate1, s.duration_s * scale)
+                                                 for s in p.segments]))
+    if workers and p.users < workers:
+        p = replace(p, users=workers)  # every worker needs at least one user (the rate is split)
+    return p

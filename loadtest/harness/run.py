@@ -1,0 +1,258 @@
+"""``botcap loadtest run`` as a library call: stack up, Locust headless, RunBundle written.
+
+``run_load(RunOptions(...))`` starts the StagingStack unless a ``target`` webhook is given, runs
+Locust (``locust_procs``) bounded in time (``--run-time``, then a hard deadline) and in requests (the
+profile's cap or arrival schedule), watches CPU and the records, and writes the bundle
+(``bundle.py``). ``run.json`` is written with ``complete: false`` before anything starts and only
+becomes ``true`` when Locust ended by itself and every file was written: Ctrl-C, a crash or the
+deadline leave an incomplete bundle, which the gate refuses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from botcap.scenario import Scenario, load_scenario
+from loadtest.harness import bundle as B
+from loadtest.harness.live import CpuMeter, LiveView, RecordTail
+from loadtest.harness.locust_procs import LocustSpec
+from loadtest.harness.locust_procs import start as start_locust
+from loadtest.harness.percentiles import summary_by_kind
+from loadtest.harness.profiles import Profile
+
+GRACE_S = 60.0   # beyond Locust's own --run-time and stop timeout before the harness kills it
+
+
+@dataclass
+class RunOptions:
+    profile: Profile
+    out: Path
+    scenario: Scenario | None = None
+    target: str | None = None            # a user's bot webhook URL (no staging stack)
+    telegram_url: str | None = None      # with target: the fake Telegram API the bot uses
+    bot_token: str = "123456:TEST"
+    webhook_secret: str | None = None
+    workers: int = 0
+    instances: int = 1
+    mode: str = "webhook"
+    live: bool = True
+    seed: int | None = None
+    external_polling: bool = False       # a user's long-polling bot at telegram_url: inject updates
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _locust_version() -> str:
+    from importlib.metadata import version
+    return version("locust")
+
+
+def _base_run_json(o: RunOptions, scenario: Scenario) -> dict[str, Any]:
+    import psutil
+    p = o.profile
+    return {
+        "complete": False, "reason": "running", "target": o.target or "staging-stack",
+        "profile": p.name, "workload": p.workload, "users": p.users, "arrivals": p.arrivals or None,
+        "rate_per_s": None, "load_s": p.load_s, "max_requests": p.max_requests, "workers": o.workers,
+        "claude_time_scale": p.claude_time_scale if not o.target else None,
+        "started_at": _now(), "ended_at": None, "duration_s": None,
+        "locust_version": _locust_version(),
+        "host": {"platform": platform.platform(), "python": platform.python_version(),
+                 "cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+                 "load_avg_1m": psutil.getloadavg()[0]},
+        "profile_settings": asdict(p), "scenario": scenario.model_dump(mode="json"),
+    }
+
+
+def run_load(o: RunOptions) -> dict[str, Any]:
+    """Run one load test and write its RunBundle into ``o.out``; returns run.json's content."""
+    o.out.mkdir(parents=True, exist_ok=True)
+    if o.external_polling:
+        o.target = None
+    if (o.out / B.RUN_JSON).exists() or (o.out / B.RECORDS).exists():
+        from botcap.errors import BadInput
+        raise BadInput(f"--out: {o.out} already holds a run (choose a new folder)")
+    scenario = o.scenario or load_scenario()
+    run = _base_run_json(o, scenario)
+    B.write_run_json(o.out, run)
+    scenario_file = o.out / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+    stack = info = locust = None
+    cpu = CpuMeter()
+    try:
+        if o.target or o.external_polling:
+            host, token, webhook, secret = o.telegram_url, o.bot_token, o.target, o.webhook_secret
+            stack_json = {}
+        else:
+            from loadtest.staging.stack import StagingStack
+            stack = StagingStack(scenario=scenario, instances=o.instances, mode=o.mode,
+                                 workdir=o.out / "stack", seed=o.seed,
+                                 claude_time_scale=o.profile.claude_time_scale)
+            info = stack.start()
+            # the fake Telegram API delivers to the webhook itself (as Telegram does, max_connections
+            # and all), or queues for getUpdates: either way the generator injects into the fake
+            host, token, webhook, secret = info.telegram_api_url, info.bot_token, None, None
+            stack_json = info.to_json()
+            cpu.watch(info.pids)
+        run["stack"] = stack_json
+        spec = _locust_spec(o, scenario_file, host, token, webhook, secret)
+        run["t0_unix_s"] = time.time()
+        locust = start_locust(spec)
+        cpu.watch(locust.pids)
+        cpu.watch_shared_servers()
+        cpu.reset()
+        run["locust_exit_code"], run["reason"] = _supervise(o, spec, locust, cpu)
+    except KeyboardInterrupt:
+        run["reason"] = "interrupted (Ctrl-C)"
+        if locust is not None:
+            locust.interrupt()
+            _wait(locust, 15)
+    except BaseException as e:
+        run["reason"] = f"crashed: {type(e).__name__}: {e}"[:500]
+        if locust is not None:
+            locust.kill()
+        if not isinstance(e, Exception):
+            raise
+    finally:
+        try:
+            _finish(o, run, cpu, info, host_url=locals().get("host"), token=locals().get("token"))
+        finally:
+            if stack is not None:
+                stack.stop()
+    return run
+
+
+def _locust_spec(o: RunOptions, scenario_file: Path, host, token, webhook, secret) -> LocustSpec:
+    p = o.profile
+    options = {"bot-token": token, "reply-timeout": p.reply_timeout_s,
+               "botcap-records": str(o.out / B.RECORDS), "seed": o.seed if o.seed is not None else 42}
+    if webhook:
+        options["webhook-url"] = webhook
+    if secret:
+        options["webhook-secret"] = secret
+    if p.workload == "open":
+        options["arrivals"] = p.arrivals
+    elif p.max_requests:
+        options["max-requests"] = p.max_requests
+    if p.tour:
+        options["tour"] = "1"
+    env = {"BOTCAP_SCENARIO": str(scenario_file)}
+    if p.think_time_s is not None:
+        env["BOTCAP_THINK_TIME_S"] = str(p.think_time_s)
+    return LocustSpec(class_name=p.class_name, host=host, users=p.users, run_time_s=p.run_time_s,
+                      out=o.out, options=options, env=env, workers=o.workers,
+                      stop_timeout_s=p.reply_timeout_s + 5)
+
+
+def _supervise(o: RunOptions, spec: LocustSpec, locust, cpu: CpuMeter) -> tuple[int | None, str]:
+    deadline = time.monotonic() + spec.run_time_s + spec.stop_timeout_s + GRACE_S + 60 * bool(o.workers)
+    tail = RecordTail(o.out / B.RECORDS)
+    with LiveView(tail, cpu, f"{o.profile.name} → {o.target or 'staging stack'}", enabled=o.live) as view:
+        while locust.main.poll() is None:
+            if time.monotonic() > deadline:
+                locust.kill()
+                return None, f"timed out: Locust still running {GRACE_S:.0f} s after its run time"
+            time.sleep(0.5)
+            cpu.sample()
+            tail.poll()
+            view.update()
+        locust.wait_workers()
+        tail.poll()
+        view.update()
+    code = locust.main.returncode
+    if code != 0:
+        return code, f"Locust exited with code {code} (see locust.log)"
+    return code, "ok"
+
+
+def _wait(locust, timeout_s: float) -> None:
+    try:
+        locust.main.wait(timeout=timeout_s)
+    except Exception:
+        locust.kill()
+    locust.wait_workers(5)
+
+
+def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token) -> None:
+    """Turn what the run left into the bundle's files; complete only if all of it worked."""
+    cpu.sample()
+    run["cpu"] = cpu.summary()
+    run["ended_at"] = _now()
+    requests, drops = B.read_records(o.out / B.RECORDS)
+    B.write_requests(o.out, requests)
+    run["counts"] = {"requests": int(len(requests)), "ok": int(requests["ok"].sum()),
+                     "failed": int((~requests["ok"]).sum()), "dropped": int(len(drops)),
+                     "locust_requests": _locust_count(o.out)}
+    if o.profile.workload == "open" and len(drops):
+        run["counts"]["dropped_by_reason"] = drops["reason"].value_counts().to_dict()
+    run["duration_s"] = _duration(o.profile, requests, run.get("t0_unix_s"))
+    if o.profile.workload == "open":
+        run["rate_per_s"] = (len(requests) + len(drops)) / o.profile.load_s
+        run["levels"] = _levels(o.profile, requests, drops)
+    if info is not None:
+        run["stages_rows"] = _collect_stages(info.stages_dir, o.out)
+    if host_url and token:
+        try:
+            run["telegram_stats"] = _get_json(f"{host_url.rstrip('/')}/_fake/bot{token}/stats")["result"]
+        except OSError as e:
+            run["telegram_stats"] = {"error": str(e)}
+    run["summary"] = summary_by_kind(requests, run["duration_s"] or 0.0)
+    if run["reason"] == "ok":
+        run["complete"], run["reason"] = True, None
+    B.write_run_json(o.out, run)
+
+
+def _locust_count(out: Path) -> int | None:
+    try:
+        stats = pd.read_csv(out / "locust_stats.csv")
+        return int(stats.loc[stats["Name"] == "Aggregated", "Request Count"].iloc[0])
+    except (OSError, ValueError, IndexError, KeyError):
+        return None
+
+
+def _duration(p: Profile, requests: pd.DataFrame, t0: float | None) -> float | None:
+    """Seconds of offered load: the schedule's length (open), else first send → last answer (closed)."""
+    if p.workload == "open":
+        return p.load_s
+    if not len(requests):
+        return None
+    end = requests["replied_at"].fillna(requests["posted_at"]).max()
+    return float(end - requests["sent_at"].min())
+
+
+def _levels(p: Profile, requests: pd.DataFrame, drops: pd.DataFrame) -> list[dict]:
+    out = []
+    for i, seg in enumerate(p.segments):
+        sent = requests[requests["level"] == i]
+        ok = sent[sent["ok"]]
+        dropped = int((drops["level"] == i).sum()) if len(drops) else 0
+        out.append({"level": i, "rate_per_s": (seg.rate0 + seg.rate1) / 2, "duration_s": seg.duration_s,
+                    "warmup_s": p.warmup_s, "sent": int(len(sent)), "dropped": dropped,
+                    "throughput_per_s": len(ok) / seg.duration_s,
+                    "latency_s": summary_by_kind(sent, seg.duration_s)["all"]})
+    return out
+
+
+def _collect_stages(stages_dir: Path, out: Path) -> int:
+    frames = [pd.read_json(f, lines=True) for f in sorted(Path(stages_dir).glob("stages-*.jsonl"))
+              if f.stat().st_size]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    df.to_parquet(out / B.STAGES, index=False)
+    return int(len(df))
