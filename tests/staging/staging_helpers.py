@@ -1,0 +1,103 @@
+"""Helpers of the staging tests: users talking to the fake Telegram API like the load generator's
+(inject an update, wait for the reply matched by reply_to_message_id), fast test scenarios, and the
+check that every message kind gets its reply."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+
+import aiohttp
+
+from botcap.scenario import Scenario, load_scenario
+from loadtest.staging.handlers import CLAUDE_DOWN, DB_DOWN
+from loadtest.staging.stack import StackInfo
+
+_ids = itertools.count(1000)
+
+
+def make_update(chat_id: int, text: str, message_id: int, first_name: str = "User") -> dict:
+    message = {"message_id": message_id, "date": int(time.time()), "text": text,
+               "chat": {"id": chat_id, "type": "private", "first_name": first_name},
+               "from": {"id": chat_id, "is_bot": False, "first_name": first_name}}
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"update_id": next(_ids), "message": message}
+
+
+class Users:
+    """Sends messages as many users through one aiohttp session."""
+
+    def __init__(self, info: StackInfo, session: aiohttp.ClientSession):
+        self.info, self.session = info, session
+        self.base = f"{info.telegram_api_url}/_fake/bot{info.bot_token}"
+        self._msg_ids = itertools.count(1)
+
+    async def send(self, chat_id: int, text: str) -> int:
+        """Inject one message; returns its message_id."""
+        message_id = next(self._msg_ids)
+        update = make_update(chat_id, text, message_id)
+        async with self.session.post(f"{self.base}/updates", json=update) as r:
+            body = await r.json()
+            assert body.get("ok"), body
+        return message_id
+
+    async def reply(self, chat_id: int, message_id: int, timeout_s: float = 20) -> dict | None:
+        params = {"chat_id": str(chat_id), "reply_to_message_id": str(message_id),
+                  "timeout_s": str(timeout_s)}
+        async with self.session.get(f"{self.base}/sent/wait", params=params,
+                                    timeout=aiohttp.ClientTimeout(total=timeout_s + 10)) as r:
+            body = await r.json()
+        return body.get("result") if body.get("ok") else None
+
+    async def ask(self, chat_id: int, text: str, timeout_s: float = 20) -> tuple[dict | None, float]:
+        """Send and wait for the reply: (reply record or None, seconds from send to reply)."""
+        t0 = time.time()
+        message_id = await self.send(chat_id, text)
+        rec = await self.reply(chat_id, message_id, timeout_s)
+        return rec, (rec["at_unix_s"] - t0) if rec else float("inf")
+
+    async def sent(self, chat_id: int) -> list[dict]:
+        async with self.session.get(f"{self.base}/sent", params={"chat_id": str(chat_id)}) as r:
+            body = await r.json()
+        return body["result"]
+# Scenario settings: the default platform with short back-offs and cooldowns (so a fault test takes
+# seconds), generous Telegram send limits (the tests are about the bot, not the Bot API's limits),
+# small pools (many stacks share one PostgreSQL).
+FAST = [
+    "platform.claude.retry.backoff_s=0.05", "platform.claude.retry.max_backoff_s=0.2",
+    "platform.claude.breaker.failure_threshold=3", "platform.claude.breaker.cooldown_s=2",
+    "platform.telegram.send_rate_per_s=2000", "platform.telegram.per_chat_rate_per_s=100",
+    "platform.mcp.latency_s=0.01", "platform.db.pool_min_size_per_instance=1",
+    "platform.db.pool_size_per_instance=10", "platform.db.acquire_timeout_s=5",
+]
+
+
+def fast_scenario(*sets: str) -> Scenario:
+    return load_scenario(sets=[*FAST, *sets])
+"""Every message kind and the reply it must get: shared by the webhook and the polling tests."""
+
+
+
+
+
+async def check_every_kind(users: Users, chat_id: int) -> None:
+    """One user goes through every kind; each message gets exactly one reply, the expected one."""
+    rec, _ = await users.ask(chat_id, "/start")
+    assert rec and rec["text"].startswith("Hi User! You have 0 notes"), rec
+    rec, _ = await users.ask(chat_id, f"/note buy milk {chat_id}")
+    assert rec and re.fullmatch(r"saved #\d+", rec["text"]), rec
+    note_id = rec["text"].split("#")[1]
+    rec, _ = await users.ask(chat_id, "/notes")
+    assert rec and f"#{note_id} buy milk {chat_id}" in rec["text"], rec
+    for text in ("how are you?", "/deep why is the sky blue"):
+        rec, _ = await users.ask(chat_id, text)
+        assert rec and rec["text"] and rec["text"] not in (CLAUDE_DOWN, DB_DOWN), (text, rec)
+    rec, _ = await users.ask(chat_id, "/digest 21:30")
+    assert rec and rec["text"] == "Your daily digest is set for 21:30.", rec
+    await asyncio.sleep(0.3)    # a second (wrong) reply would have arrived by now
+    sent = await users.sent(chat_id)
+    assert len(sent) == 6, [s["text"][:40] for s in sent]
+    assert all(s["method"] == "sendMessage" and s["reply_to_message_id"] for s in sent)
