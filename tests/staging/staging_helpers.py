@@ -95,9 +95,66 @@ async def check_every_kind(users: Users, chat_id: int) -> None:
     for text in ("how are you?", "/deep why is the sky blue"):
         rec, _ = await users.ask(chat_id, text)
         assert rec and rec["text"] and rec["text"] not in (CLAUDE_DOWN, DB_DOWN), (text, rec)
-    rec, _ = await users.ask(chat_id, "/digest 21:30")
-    assert rec and rec["text"] == "Your daily digest is set for 21:30.", rec
+    at = time.strftime("%H:%M", time.gmtime(time.time() + 6 * 3600))  # not due now: no digest during the test
+    rec, _ = await users.ask(chat_id, f"/digest {at}")
+    assert rec and rec["text"] == f"Your daily digest is set for {at}.", rec
     await asyncio.sleep(0.3)    # a second (wrong) reply would have arrived by now
     sent = await users.sent(chat_id)
     assert len(sent) == 6, [s["text"][:40] for s in sent]
     assert all(s["method"] == "sendMessage" and s["reply_to_message_id"] for s in sent)
+
+
+# --------------------------------------------------------------------------------------------- digests
+async def seed_schedules(info: StackInfo, chat_ids: list[int], hhmm: str) -> None:
+    """Users subscribed to a digest at ``hhmm``, written straight into the stack's schema."""
+    import asyncpg
+
+    minute = int(hhmm[:2]) * 60 + int(hhmm[3:5])
+    conn = await asyncpg.connect(info.database_url, server_settings={"search_path": info.db_schema})
+    try:
+        await conn.executemany("INSERT INTO users (user_id, chat_id, first_name) VALUES ($1, $1, 'D') "
+                               "ON CONFLICT DO NOTHING", [(c,) for c in chat_ids])
+        await conn.executemany("INSERT INTO schedules (user_id, chat_id, wanted_min, slot_min) "
+                               "VALUES ($1, $1, $2, $2)", [(c, minute) for c in chat_ids])
+    finally:
+        await conn.close()
+
+
+async def digests_sent(info: StackInfo, chat_ids: list[int]) -> list[dict]:
+    import asyncpg
+
+    conn = await asyncpg.connect(info.database_url, server_settings={"search_path": info.db_schema})
+    try:
+        rows = await conn.fetch("SELECT schedule_id, user_id, day, slot_min, instance FROM digests_sent "
+                                "WHERE user_id = ANY($1::bigint[])", chat_ids)
+    finally:
+        await conn.close()
+    return [dict(r) for r in rows]
+
+
+async def set_clock(session: aiohttp.ClientSession, info: StackInfo, now: str, speed: float = 1.0) -> dict:
+    async with session.post(f"{info.scheduler_url}/_control/clock", json={"now": now, "speed": speed}) as r:
+        body = await r.json()
+        assert r.status == 200 and body["ok"], body
+        return body
+
+
+async def run_digest_burst(info: StackInfo, chat_ids: list[int], settle_s: float = 1.5,
+                           timeout_s: float = 40) -> tuple[list[dict], dict[int, int]]:
+    """Subscribe ``chat_ids`` at 10:00, jump the clock to 09:59:58 and wait until each has its digest
+    (then ``settle_s`` more for late duplicates); returns the digests_sent rows and the digest
+    messages the fake Telegram API received per chat."""
+    await seed_schedules(info, chat_ids, "10:00")
+    async with aiohttp.ClientSession() as session:
+        await set_clock(session, info, "09:59:58")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if len({r["user_id"] for r in await digests_sent(info, chat_ids)}) == len(chat_ids):
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(settle_s)
+        users = Users(info, session)
+        per_chat = {}
+        for c in chat_ids:
+            per_chat[c] = sum(1 for m in await users.sent(c) if m["text"].startswith("Your daily digest"))
+    return await digests_sent(info, chat_ids), per_chat
