@@ -6,9 +6,11 @@ are fixed by CONTRACTS.md and issue 6. Per-user values of a tier without users a
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from botcap.errors import BadInput
 from costmodel import capacity, mitigations, uncertainty
 from costmodel.prices import RATE_KEYS, PriceBook, load_price_book
 from costmodel.unit import Built, build, claude_line_cost_per_user_day, evaluate
-from costmodel.volumes import sim_tokens_per_day, workload_actions_per_user_day
+from costmodel.volumes import sim_day_share, sim_tokens_per_day, workload_actions_per_user_day
 
 __all__ = ["CostResult", "run_cost", "PLANNERS_CLAIM"]
 
@@ -63,7 +65,11 @@ def _model_scale(scenario, book: PriceBook, built: Built, path: str) -> tuple[di
         scale[key] = sim_usd / prof_usd if prof_usd > 0 else 1.0
         by_model[key] = {"sim_usd_per_day": sim_usd, "profiles_usd_per_day": prof_usd, "scale": scale[key],
                          **{f"{k}_tokens_per_day": v for k, v in t.items()}}
-    return scale, by_model
+    share = sim_day_share(scenario, json.loads(Path(path).read_text(encoding="utf-8")))
+    window = {"window_share_of_day_traffic": share,
+              "note": "window shorter than a day: counts scaled by its share of the diurnal profile "
+                      "(digests too, approximately); run 24 h for decisions" if share else "a whole day"}
+    return scale, {"by_model": by_model, **window}
 
 
 def _volumes(scenario, built: Built, r: dict, source: str, sim_detail: dict | None) -> dict:

@@ -18,8 +18,10 @@ import numpy as np
 
 from botcap.errors import BadInput
 from botcap.scenario.costs import DIGEST_KIND, Tier
+from botcap.scenario.model import hhmm_to_s
 
-__all__ = ["Lines", "workload_actions_per_user_day", "build_lines", "sim_tokens_per_day", "DIGEST_KIND"]
+__all__ = ["Lines", "workload_actions_per_user_day", "build_lines", "sim_tokens_per_day", "sim_day_share",
+           "DIGEST_KIND"]
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,29 @@ def build_lines(scenario, tiers: dict[str, Tier]) -> Lines:
 
 
 # ---------------------------------------------------------------------------------------------
+def sim_day_share(scenario, doc: dict) -> float | None:
+    """Share of a day's diurnal traffic inside the measured window (None: a whole day or no profile).
+
+    A sim of a few night hours spends far less than 1/24 of a day's tokens per hour: scaling its
+    counts by time alone would understate a day. Digests are scaled the same way (approximate).
+    """
+    sim_s, warm = doc.get("simulated_s"), doc.get("warmup_s", 0.0)
+    if scenario.workload.arrivals.process != "diurnal" or not isinstance(sim_s, int | float) \
+            or not isinstance(warm, int | float) or sim_s - warm >= 86400 - 1:
+        return None
+    w = np.asarray(scenario.workload.arrivals.hourly_weights, dtype=float)
+    start = hhmm_to_s(scenario.horizon.start) + warm
+    t = np.arange(start, start + (sim_s - warm), 60.0)          # one point per simulated minute
+    share = float(w[((t % 86400) // 3600).astype(int)].sum() * 60.0 / 3600.0 / w.sum())
+    return share if share > 0 else None
+
+
 def sim_tokens_per_day(path: str | Path, scenario) -> dict[str, dict[str, float]]:
     """Tokens per simulated day by model key from a ``botcap sim run`` summary.json.
 
     Counts in the summary are summed over replications; ``measured_s`` (after warm-up, summed over
-    replications) is the time they were counted over, else ``simulated_s`` x replications.
+    replications) is the time they were counted over, else ``simulated_s`` x replications. A window
+    shorter than a day is scaled by its share of the day's diurnal traffic, not by its length.
     """
     p = Path(path)
     try:
@@ -146,6 +166,9 @@ def sim_tokens_per_day(path: str | Path, scenario) -> dict[str, dict[str, float]
         if not isinstance(sim_s, int | float) or sim_s <= 0 or not isinstance(reps, int) or reps < 1:
             raise BadInput(f"--from-sim {p}: simulated_s: must be > 0 (got {sim_s!r})")
         span = sim_s * reps
+    day_share = sim_day_share(scenario, doc)
+    if day_share and (not isinstance(reps, int) or reps < 1):
+        raise BadInput(f"--from-sim {p}: replications: must be a whole number >= 1 (got {reps!r})")
     by_api = {m.api_model: key for key, m in scenario.platform.claude.models.items()}
     out: dict[str, dict[str, float]] = {}
     for model, counts in tokens.items():
@@ -160,6 +183,7 @@ def sim_tokens_per_day(path: str | Path, scenario) -> dict[str, dict[str, float]
             v = counts.get(k, 0) or 0
             if not isinstance(v, int | float) or v < 0 or not math.isfinite(v):
                 raise BadInput(f"--from-sim {p}: claude.tokens.{model}.{k}: must be a count >= 0 (got {v!r})")
-            row[k] = float(v) * 86400.0 / span
+            # per replication, divided by the window's share of a day's traffic (or by its length)
+            row[k] = float(v) / reps / day_share if day_share else float(v) * 86400.0 / span
         out[key] = row
     return out

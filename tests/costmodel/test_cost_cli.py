@@ -100,3 +100,18 @@ def test_from_sim_summary_rescales_claude_per_model(capsys, tmp_path, default_re
         base = default_result.data["total"]["claude_monthly_usd"]
         sonnet = by_model["sonnet"]["monthly_usd"]
         assert d["total"]["claude_monthly_usd"] == pytest.approx(base + (mult - 1) * sonnet, rel=1e-9)
+
+
+def test_a_partial_day_sim_is_scaled_by_its_share_of_the_diurnal_traffic(tmp_path, default_scenario):
+    from costmodel.volumes import sim_tokens_per_day
+
+    # one hour from 00:00, no warm-up: the default profile gives that hour 0.2 of 28.7 weight units
+    f = tmp_path / "night.json"
+    f.write_text(json.dumps({"replications": 2, "simulated_s": 3600, "warmup_s": 0, "measured_s": 7200,
+                             "claude": {"tokens": {"claude-haiku-4-5": {"input": 1000, "output": 10}}}}))
+    per_day = sim_tokens_per_day(f, default_scenario)
+    assert per_day["haiku"]["input"] == pytest.approx(1000 / 2 / (0.2 / 28.7), rel=1e-9)
+    # a whole day is scaled by time alone
+    f.write_text(json.dumps({"replications": 1, "simulated_s": 87000, "warmup_s": 600, "measured_s": 86400,
+                             "claude": {"tokens": {"haiku": {"input": 1000}}}}))
+    assert sim_tokens_per_day(f, default_scenario)["haiku"]["input"] == pytest.approx(1000.0)
