@@ -61,13 +61,11 @@ def run_command(
     target: Annotated[str | None, typer.Option(help="Your bot's webhook URL (no staging stack is started); "
                                                     "needs --telegram-url and --bot-token.")] = None,
     telegram_url: Annotated[str | None, typer.Option(
-        help="With --target: the fake Telegram API your bot uses (python -m loadtest.fakes.telegram)."
-    )] = None,
+        help="The fake Telegram API your bot uses (python -m loadtest.fakes.telegram). Without --target "
+             "updates go into its queue: for a long-polling bot, or a webhook the fake calls.")] = None,
     bot_token: Annotated[str, typer.Option(help="With --target: your bot's token at the fake.")] \
         = "123456:TEST",
     secret: Annotated[str | None, typer.Option(help="With --target: the webhook's secret token.")] = None,
-    polling: Annotated[bool, typer.Option(help="With --telegram-url and no --target: your bot long-polls "
-                                               "the fake; updates go into its queue.")] = False,
     users: Annotated[int | None, typer.Option(help="Closed workload of N chatting users.")] = None,
     rate: Annotated[float | None, typer.Option(help="Open workload: R arrivals/s (Poisson).")] = None,
     duration: Annotated[float | None, typer.Option(help="Seconds of load.")] = None,
@@ -95,9 +93,8 @@ def run_command(
     if gate is not None:  # a malformed gates file is exit 2 before any load is offered
         from loadtest.harness.gate import load_gates
         thresholds = load_gates(gate)
-    if (target or polling) and not telegram_url:
-        raise BadInput("--telegram-url: required with --target/--polling "
-                       "(the fake Telegram API your bot uses)")
+    if target and not telegram_url:
+        raise BadInput("--telegram-url: required with --target (the fake Telegram API your bot uses)")
     if mode not in ("webhook", "polling"):
         raise BadInput(f"--mode: must be webhook or polling (got {mode!r})")
     p = resolve(profile, users=users, rate=rate, duration_s=duration, workers=workers)
@@ -106,7 +103,7 @@ def run_command(
     opts = RunOptions(profile=p, out=out, scenario=load(scenario, None), target=target or None,
                       telegram_url=telegram_url, bot_token=bot_token, webhook_secret=secret,
                       workers=workers, instances=instances, mode=mode, live=not json_, seed=seed,
-                      external_polling=polling and not target)
+                      external_bot=bool(telegram_url))
     run = run_load(opts)
     result = None
     if thresholds is not None:

@@ -47,7 +47,7 @@ class RunOptions:
     mode: str = "webhook"
     live: bool = True
     seed: int | None = None
-    external_polling: bool = False       # a user's long-polling bot at telegram_url: inject updates
+    external_bot: bool = False           # a bot already connected to the fake at telegram_url
 
 
 def _now() -> str:
@@ -68,7 +68,8 @@ def _base_run_json(o: RunOptions, scenario: Scenario) -> dict[str, Any]:
     import psutil
     p = o.profile
     return {
-        "complete": False, "reason": "running", "target": o.target or "staging-stack",
+        "complete": False, "reason": "running",
+        "target": o.target or (o.telegram_url if o.external_bot else "staging-stack"),
         "profile": p.name, "workload": p.workload, "users": p.users, "arrivals": p.arrivals or None,
         "rate_per_s": None, "load_s": p.load_s, "max_requests": p.max_requests, "workers": o.workers,
         "claude_time_scale": p.claude_time_scale if not o.target else None,
@@ -84,8 +85,6 @@ def _base_run_json(o: RunOptions, scenario: Scenario) -> dict[str, Any]:
 def run_load(o: RunOptions) -> dict[str, Any]:
     """Run one load test and write its RunBundle into ``o.out``; returns run.json's content."""
     o.out.mkdir(parents=True, exist_ok=True)
-    if o.external_polling:
-        o.target = None
     if (o.out / B.RUN_JSON).exists() or (o.out / B.RECORDS).exists():
         from botcap.errors import BadInput
         raise BadInput(f"--out: {o.out} already holds a run (choose a new folder)")
@@ -97,7 +96,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
     stack = info = locust = None
     cpu = CpuMeter()
     try:
-        if o.target or o.external_polling:
+        if o.target or o.external_bot:
             host, token, webhook, secret = o.telegram_url, o.bot_token, o.target, o.webhook_secret
             stack_json = {}
         else:

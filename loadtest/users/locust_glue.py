@@ -141,6 +141,8 @@ class Recorder:
 
 RECORDER = Recorder()
 DONE_MSG = "botcap_done"
+# Locust rewrites its CSVs every second and not at exit: quit only after one more rewrite
+QUIT_DELAY_S = 2.5
 
 
 class _Done:
@@ -164,7 +166,7 @@ def user_finished(environment) -> None:
         records, RECORDER.buffer = RECORDER.buffer, []
         runner.send_message(DONE_MSG, {RECORDS_KEY: records})
     else:
-        gevent.spawn_later(0.2, runner.quit)
+        gevent.spawn_later(QUIT_DELAY_S, runner.quit)
 
 
 @events.init.add_listener
@@ -193,7 +195,7 @@ def _wire_records(environment, **_kw) -> None:
             RECORDER.write(msg.data.get(RECORDS_KEY) or [])
             DONE.workers += 1
             if DONE.workers >= environment.runner.worker_count:
-                gevent.spawn_later(0.2, environment.runner.quit)
+                gevent.spawn_later(QUIT_DELAY_S, environment.runner.quit)
 
         runner.register_message(DONE_MSG, _worker_done)
 

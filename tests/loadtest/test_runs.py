@@ -1,0 +1,106 @@
+"""Real Locust runs against the real staging stack on PostgreSQL and Redis (never skipped).
+
+One smoke run through the CLI starts its own stack; the other runs share one stack and reach it
+through its fake Telegram API (``--telegram-url``: updates injected, the fake calls the webhook),
+as a user's own bot would be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loadtest.harness.profiles import resolve
+from loadtest.harness.run import RunOptions, run_load
+from loadtest.staging.stack import StagingStack
+
+pytestmark = pytest.mark.services
+BOTCAP = [sys.executable, "-m", "botcap.cli"]
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with StagingStack(workdir=tmp_path_factory.mktemp("stack"), claude_time_scale=0.05) as info:
+        yield info
+
+
+def test_smoke_bundle_is_complete_and_consistent(tmp_path: Path):
+    out = tmp_path / "smoke"
+    r = subprocess.run([*BOTCAP, "loadtest", "run", "--profile", "smoke", "--out", str(out), "--json"],
+                       capture_output=True, text=True, timeout=150, env=ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["complete"] is True
+    run = json.loads((out / "run.json").read_text())
+    requests = pd.read_parquet(out / "requests.parquet")
+    stats = pd.read_csv(out / "locust_stats.csv")
+    locust_count = int(stats.loc[stats["Name"] == "Aggregated", "Request Count"].iloc[0])
+    # requests counted by Locust = rows in the requests file = replies recorded by the fake Telegram
+    assert locust_count == len(requests) == run["telegram_stats"]["sent_count"] == 40
+    assert requests["ok"].all() and (requests["replied_at"] > requests["sent_at"]).all()
+    assert set(requests["kind"]) == {"command", "note", "chat_simple", "chat_deep"}  # every kind
+    assert np.allclose(requests["latency_s"], requests["replied_at"] - requests["sent_at"])
+    assert len(pd.read_parquet(out / "stages.parquet")) == 40
+    assert (out / "locust.html").stat().st_size > 1000 and (out / "locust_stats_history.csv").exists()
+    assert {"locust", "bot-1", "telegram", "claude"} <= set(run["cpu"]["processes"])
+    assert run["complete"] and run["duration_s"] <= 60
+
+
+def test_open_workload_achieves_its_target_rate(tmp_path: Path, stack):
+    rate, seconds = 10.0, 20.0
+    run = run_load(RunOptions(profile=resolve("ci", rate=rate, duration_s=seconds), out=tmp_path / "open",
+                              telegram_url=stack.telegram_api_url, bot_token=stack.bot_token,
+                              external_bot=True, live=False))
+    assert run["complete"], run["reason"]
+    requests = pd.read_parquet(tmp_path / "open" / "requests.parquet")
+    assert run["counts"]["dropped"] == 0 and requests["ok"].all()
+    # sent on time: the generator posted every arrival close to its intended time
+    lag = requests["posted_at"] - requests["sent_at"]
+    assert lag.quantile(0.99) < 0.25, lag.describe()
+    span = requests["posted_at"].max() - requests["posted_at"].min()
+    achieved = (len(requests) - 1) / span
+    assert achieved == pytest.approx(rate, rel=0.05)
+    assert run["rate_per_s"] == pytest.approx(rate, rel=0.05)
+    assert run["summary"]["all"]["throughput_per_s"] == pytest.approx(rate, rel=0.05)
+
+
+def test_workers_split_the_load_and_report_every_request(tmp_path: Path, stack):
+    run = run_load(RunOptions(profile=resolve("ci", rate=6, duration_s=8, workers=2), out=tmp_path / "w",
+                              telegram_url=stack.telegram_api_url, bot_token=stack.bot_token,
+                              external_bot=True, workers=2, live=False))
+    assert run["complete"], run["reason"]
+    requests = pd.read_parquet(tmp_path / "w" / "requests.parquet")
+    assert requests["worker"].nunique() == 2
+    assert len(requests) == run["counts"]["locust_requests"] == 48
+    assert {"locust-master", "locust-worker-1", "locust-worker-2"} <= set(run["cpu"]["processes"])
+
+
+def test_ctrl_c_leaves_an_incomplete_bundle_that_fails_the_gate(tmp_path: Path, stack):
+    out = tmp_path / "cut"
+    p = subprocess.Popen([*BOTCAP, "loadtest", "run", "--profile", "ci", "--rate", "4", "--duration", "60",
+                          "--telegram-url", stack.telegram_api_url, "--bot-token", stack.bot_token,
+                          "--out", str(out), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=ENV, text=True)
+    deadline = time.monotonic() + 60
+    while not ((out / "records.jsonl").exists() and (out / "records.jsonl").stat().st_size > 0):
+        assert time.monotonic() < deadline and p.poll() is None, p.communicate()
+        time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    run = json.loads((out / "run.json").read_text())
+    assert run["complete"] is False and "interrupted" in run["reason"]
+    assert len(pd.read_parquet(out / "requests.parquet")) > 0   # what was measured is kept
+    gates = tmp_path / "g.yaml"
+    gates.write_text("thresholds: ['error_rate < 1']\n")
+    r = subprocess.run([*BOTCAP, "gate", str(gates), str(out)], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 1 and "incomplete" in r.stdout
