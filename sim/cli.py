@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, emit_json, load
+from botcap.errors import EXIT_GATE_FAILED
 
 sim_app = typer.Typer(no_args_is_help=True, help="Simulate the platform (SimPy model).")
 
@@ -65,6 +66,41 @@ def sim_run(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption 
         emit_json(summary)
     else:
         print_summary(summary, out)
+
+
+@sim_app.command("capacity")
+def sim_capacity(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption = None,
+                 replications: ReplicationsOption = None, hours: HoursOption = None,
+                 knob: Annotated[str | None, typer.Option(
+                     "--knob", help="Dotted path of the load to search (default: workload.dau, or "
+                                    "workload.arrivals.rate_per_s in poisson mode).")] = None,
+                 tolerance: Annotated[float, typer.Option(
+                     "--tolerance", help="Stop when the failing value is within this share above.")] = 0.02,
+                 json_: JsonFlag = False) -> None:
+    """The largest load meeting the scenario's SLO (bisection); exit 1 if even the smallest fails."""
+    from sim.capacity import find_capacity
+
+    scenario = load(file, set_)
+    with _progress() as bar:
+        task = bar.add_task("searching", total=None)
+        found = find_capacity(scenario, knob=knob, seed=seed, replications=replications, hours=hours,
+                              rel_tol=tolerance, progress=lambda label: bar.update(task, description=label))
+    if json_:
+        emit_json(found)
+    else:
+        console = Console()
+        for e in found["evaluations"]:
+            verdict = "[green]meets[/]" if e["met"] else "[red]fails[/] " + "; ".join(e["violations"])
+            console.print(f"{found['knob']} = {e['value']:<12,} p95 {_f(e['p95_s'])} s  {verdict}")
+        if found["capacity"] is None:
+            console.print(f"[red]no value of {found['knob']} meets the SLO[/]")
+        else:
+            console.print(f"[bold]capacity: {found['knob']} = {found['capacity']:,}[/]"
+                          + (f" (fails at {found['failed_at']:,})" if found["failed_at"] is not None else ""))
+    if found["capacity"] is None:
+        # SystemExit, not typer.Exit: click (standalone_mode=False) turns typer.Exit into a return value
+        # that botcap.cli.main does not pass on
+        raise SystemExit(EXIT_GATE_FAILED)
 
 
 def _f(value, digits: int = 3) -> str:

@@ -111,3 +111,14 @@ def test_out_that_is_a_file_is_bad_input(tmp_path):
         check_out_dir(target)
     assert e.value.lines[0].startswith("--out: must be a directory or a new path")
     assert target.read_text() == "keep me"
+
+
+def test_capacity_exits_1_when_no_load_meets_the_slo():
+    # work takes 1 s on average: no arrival rate, however small, gives p95 <= 1 ms
+    r = botcap("sim", "capacity", MMC, "--hours", "0.2", "--replications", "1",
+               "--set", "slo.p95_s={work: 0.001}", "--json")
+    assert r.returncode == 1, r.stderr
+    found = json.loads(r.stdout)
+    assert found["capacity"] is None and found["knob"] == "workload.arrivals.rate_per_s"
+    assert all(not e["met"] for e in found["evaluations"])
+    assert found["evaluations"][0]["value"] == 3.2  # the search starts at the scenario's own load
