@@ -103,6 +103,14 @@ def test_latency_percentiles_counts_and_rates_of_one_replication(scenario):
     ]
 
 
+def test_a_duplicate_digest_send_is_not_counted_as_sent_twice(scenario):
+    sends = rows("digest", [600, 600, 900], [30.0, 45.0, 10.0], is_digest=True, preferred=[600, 600, 900],
+                 is_duplicate=[False, True, False])
+    s = summarize(SimResult(scenario, 1, [replication(0, sends)]))
+    assert s["digests"]["sent"] == 2
+    assert s["digests"]["lateness_s"]["max"] == pytest.approx(30.0)  # the duplicate's 45 s is not a lateness
+
+
 def test_slo_met_and_p95_violation_message(scenario):
     fast = summarize(SimResult(scenario, 1, [replication(0, rows("command", [200] * 20, [0.5] * 20))]))
     assert fast["slo"] == {"met": True, "violations": []}

@@ -155,3 +155,10 @@ def test_capacity_search_finds_the_mm1_rate_whose_p95_meets_the_slo():
     assert abs(found["capacity"] - theory) < 0.04, found["evaluations"]
     assert found["capacity"] < found["failed_at"] <= found["capacity"] * 1.01 + 1e-12
     assert found["summary"]["slo"]["met"] is True
+
+
+def test_replications_in_worker_processes_give_the_same_summary():
+    sc = mmc_scenario(4, 3.2)
+    sequential = dumps(summarize(run(sc, seed=3, replications=2, hours=0.2)))
+    parallel = dumps(summarize(run(sc, seed=3, replications=2, hours=0.2, workers=2)))
+    assert parallel == sequential  # each replication depends on its own seed only
