@@ -143,8 +143,9 @@ def test_replications_give_a_ci_that_covers_the_theory():
 def test_capacity_search_finds_the_mm1_rate_whose_p95_meets_the_slo():
     """M/M/1 sojourn time is exponential with rate mu - lambda, so p95 = ln(20) / (mu - lambda) and the
     largest lambda with p95 <= 10 s is 1 - ln(20)/10 = 0.7004/s. Each run's p95 (~20K customers, ~3,500
-    effectively independent at rho 0.7) has a relative SE of ~3%; near the answer dp95/dlambda = p95/(mu - lambda) = 33 s per 1/s, so 4 SE of
-    p95 (1.2 s) move the crossing by ~0.036/s: the search must land within 0.04 of the theory."""
+    effectively independent at rho 0.7) has a relative SE of ~3%; near the answer
+    dp95/dlambda = p95/(mu - lambda) = 33 s per 1/s, so 4 SE of p95 (1.2 s) move the crossing by
+    ~0.036/s: the search must land within 0.04 of the theory."""
     from sim.capacity import find_capacity
 
     sc = load_scenario(MMC, ["platform.handlers_per_instance=1", "platform.cpu_cores_per_instance=1",
