@@ -36,8 +36,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _progress() -> Progress:
+    """A progress bar on stderr, only when stderr is a terminal (logs and pipes stay clean)."""
+    console = Console(stderr=True)
     return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=True)
+                    console=console, transient=True, disable=not console.is_terminal)
 
 
 @sim_app.command("run")
