@@ -4,6 +4,8 @@
                  1 message/s per chat, which the fake enforces), every kind at least once (each user
                  starts with a tour of the mix), capped at 40 requests. Checks that it all works.
 ``ci``           ≤ 3 min: an open workload at 3 arrivals/s for 120 s; gated by loadtest/gates/ci.yaml.
+``digest``       the digest burst (harness/digest.py): ``users`` subscribers at 10:00, the scheduler's
+                 clock moved to 09:59:55, every digest's lateness and the send rate vs Telegram's limit.
 ``calibration``  a ladder of 7 constant arrival rates from near-idle to past saturation of the
                  reference stack (1 instance: 10 concurrent Claude calls over ~2.5 s of Claude time
                  per average request at time scale 1 saturate near 4/s), 100 s each (≤ 15 min). Each
@@ -59,6 +61,8 @@ PROFILES = {
     "smoke": Profile("smoke", "closed", users=4, duration_s=45, max_requests=40, think_time_s=1.2,
                      tour=True, claude_time_scale=0.1, reply_timeout_s=10),
     "ci": Profile("ci", "open", users=1, arrivals="3@120", claude_time_scale=0.25, reply_timeout_s=30),
+    "digest": Profile("digest", "digest", users=100, claude_time_scale=0.05, reply_timeout_s=120,
+                      duration_s=0),
     "calibration": Profile("calibration", "open", users=1,
                            arrivals="0.5@100,1@100,2@100,3@100,4@100,5@100,6@100",
                            claude_time_scale=1.0, reply_timeout_s=60, warmup_s=30),
@@ -84,11 +88,15 @@ def resolve(name: str, *, users: int | None = None, rate: float | None = None,
         length = duration_s or (p.load_s if p.workload == "open" else p.duration_s)
         p = replace(p, workload="open", arrivals=format_schedule([Segment(rate, rate, length)]),
                     users=users or 1, max_requests=0, tour=False)
+    elif p.workload == "digest":
+        p = replace(p, users=users or p.users)
     elif users is not None and p.workload == "closed":
         p = replace(p, users=users, max_requests=p.max_requests and max(p.max_requests, users * 4))
     elif users is not None:
         p = replace(p, workload="closed", users=users, duration_s=duration_s or p.load_s,
                     think_time_s=None, arrivals="")
+    if p.workload == "digest":
+        return p
     if duration_s is not None and p.workload == "closed":
         p = replace(p, duration_s=duration_s)
     elif duration_s is not None and rate is None:  # stretch/shrink the open schedule to this length

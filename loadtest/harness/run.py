@@ -85,8 +85,8 @@ def _base_run_json(o: RunOptions, scenario: Scenario) -> dict[str, Any]:
 def run_load(o: RunOptions) -> dict[str, Any]:
     """Run one load test and write its RunBundle into ``o.out``; returns run.json's content."""
     o.out.mkdir(parents=True, exist_ok=True)
+    from botcap.errors import BadInput
     if (o.out / B.RUN_JSON).exists() or (o.out / B.RECORDS).exists():
-        from botcap.errors import BadInput
         raise BadInput(f"--out: {o.out} already holds a run (choose a new folder)")
     scenario = o.scenario or load_scenario()
     run = _base_run_json(o, scenario)
@@ -111,6 +111,11 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             stack_json = info.to_json()
             cpu.watch(info.pids)
         run["stack"] = stack_json
+        if o.profile.workload == "digest":
+            if info is None:
+                raise BadInput("--profile digest: needs the staging stack's scheduler (no --target)")
+            run["reason"] = _digest(o, run, info, scenario, cpu)
+            return run
         spec = _locust_spec(o, scenario_file, host, token, webhook, secret)
         run["t0_unix_s"] = time.time()
         locust = start_locust(spec)
@@ -136,6 +141,24 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             if stack is not None:
                 stack.stop()
     return run
+
+
+def _digest(o: RunOptions, run: dict, info, scenario: Scenario, cpu: CpuMeter) -> str:
+    from loadtest.harness.digest import digest_burst
+
+    cpu.watch_shared_servers()
+    cpu.reset()
+    run["t0_unix_s"] = time.time()
+    requests, digests, summary = digest_burst(
+        telegram_url=info.telegram_api_url, token=info.bot_token, scheduler_url=info.scheduler_url,
+        subscribers=o.profile.users,
+        send_limit_per_s=scenario.platform.telegram.send_rate_per_s, timeout_s=o.profile.reply_timeout_s)
+    with (o.out / B.RECORDS).open("w") as f:
+        for rec in requests.to_dict("records"):
+            f.write(json.dumps({"t": "req", **rec}) + "\n")
+    digests.to_parquet(o.out / B.DIGESTS, index=False)
+    run["digests"] = summary
+    return "ok"
 
 
 def _locust_spec(o: RunOptions, scenario_file: Path, host, token, webhook, secret) -> LocustSpec:

@@ -104,3 +104,16 @@ def test_ctrl_c_leaves_an_incomplete_bundle_that_fails_the_gate(tmp_path: Path, 
     gates.write_text("thresholds: ['error_rate < 1']\n")
     r = subprocess.run([*BOTCAP, "gate", str(gates), str(out)], capture_output=True, text=True, env=ENV)
     assert r.returncode == 1 and "incomplete" in r.stdout
+
+
+def test_digest_burst_times_every_digest_against_the_moved_clock(stack):
+    from loadtest.harness.digest import digest_burst
+
+    requests, digests, summary = digest_burst(
+        telegram_url=stack.telegram_api_url, token=stack.bot_token, scheduler_url=stack.scheduler_url,
+        subscribers=30, send_limit_per_s=30, timeout_s=60)
+    assert requests["ok"].all() and summary["subscribed"] == 30
+    assert summary["sent"] == len(digests) == 30 and summary["missing"] == 0
+    # nothing is sent before 10:00 on the moved clock, and the burst is over within the catch-up window
+    assert (digests["lateness_s"] > 0).all() and summary["lateness_s"]["max"] < 60
+    assert summary["send_rate_per_s"]["peak_1s"] >= 30 / max(summary["lateness_s"]["max"], 1) - 1
