@@ -284,8 +284,16 @@ class Slo(Spec):
 
 
 class Calibration(Spec):
-    runs: list[str]
+    """Provenance of a scenario written by ``botcap calibrate``: every output names these runs."""
+
+    runs: list[str] = Field(min_length=1, description="the RunBundle folders the fits came from")
     created_utc: str
+    fitted_rates_per_s: list[float] = Field(default_factory=list, description="load levels fitted on")
+    held_out_rates_per_s: list[float] = Field(default_factory=list, description="load levels only predicted")
+    max_holdout_error: dict[str, float | None] | None = Field(
+        default=None, description="largest relative error on held-out levels (throughput, p50, p95)")
+    claude_time_scale: float = Field(default=1.0, ge=0, description="the fake Claude API's latency scale")
+    notes: list[str] = Field(default_factory=list, description="what calibration could not fit, and why")
 
 
 class Scenario(Spec):

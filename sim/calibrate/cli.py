@@ -1,0 +1,105 @@
+"""``botcap calibrate RUN_DIR...``: a thin Typer command over ``sim.calibrate.core.calibrate``.
+
+Exit 0 when it ran (the held-out errors are in the output, not in the exit code); exit 2 with one line
+per problem for unusable input, and then nothing is written.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from botcap.cliutil import JsonFlag, emit_json
+from botcap.errors import BadInput
+
+__all__ = ["register", "calibrate_command"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``calibrate`` to the root ``botcap`` app."""
+    app.command("calibrate")(calibrate_command)
+
+
+def calibrate_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="RunBundle folders (botcap loadtest run --out DIR).",
+                                                   show_default=False)],
+    scenario: Annotated[Path | None, typer.Option(
+        "--scenario", help="Scenario to calibrate (default: the one the runs used); its platform section "
+                           "is replaced by the measured one.")] = None,
+    holdout: Annotated[str | None, typer.Option(
+        "--holdout", help="Arrival rates of the levels to predict but not fit, e.g. 1,3,5; 'none' fits all "
+                          "(default: every second level when there are 4 or more).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the calibrated scenario YAML here (plots beside it in NAME.plots/).")] = None,
+    replications: Annotated[int, typer.Option("--replications", help="Model replays per bundle.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed of the model replays.")] = 1,
+    json_: JsonFlag = False,
+) -> None:
+    """Fit the model's service times from load-test runs and check it on held-out load levels."""
+    from sim.calibrate.core import calibrate, parse_holdout
+
+    if out is not None and out.exists() and out.is_dir():
+        raise BadInput(f"--out: {out} is a directory (expected a YAML file name)")
+    result = calibrate(run_dirs, scenario_file=scenario, holdout=parse_holdout(holdout), out=out,
+                       replications=replications, seed=seed)
+    if out is not None:
+        from sim.calibrate.plots import write_plots
+
+        result.report["plots"] = [str(p) for p in write_plots(result.report, out.with_suffix(".plots"))]
+    if json_:
+        emit_json(result.report)
+    else:
+        print_report(result.report)
+
+
+def _pct(v) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{100 * v:.1f}%"
+
+
+def _f(v) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:.3g}"
+
+
+def print_report(r: dict) -> None:
+    console = Console()
+    console.print(f"[bold]calibrated from[/] {', '.join(r['runs'])}")
+    fits = Table("stage", "dist", "mean", "cv / tokens/s", "fit", title="fitted stages")
+    for name, f in r["fits"].items():
+        p, g = f["params"], f["gof"]
+        second = _f(p.get("cv")) if "cv" in p else _f(p.get("tokens_per_s"))
+        fits.add_row(name, f["dist"], _f(p.get("mean", p.get("intercept_s"))), second,
+                     f"{g['statistic']} {_f(g['value'])}")
+    console.print(fits)
+    t = Table("rate /s", "held out", "kind", "throughput meas/pred", "p50 s meas/pred", "p95 s meas/pred",
+              "err thr", "err p50", "err p95", title="measured vs predicted per load level")
+    for lv in sorted(r["levels"], key=lambda x: x["rate_per_s"]):
+        m, p, e = lv["measured"], lv["predicted"], lv["error"]
+        t.add_row(f"{lv['rate_per_s']:g}", "yes" if lv["held_out"] else "", "[bold]all[/]",
+                  f"{_f(m['throughput_per_s'])} / {_f(p['throughput_per_s'])}",
+                  f"{_f(m['p50_s'])} / {_f(p['p50_s'])}", f"{_f(m['p95_s'])} / {_f(p['p95_s'])}",
+                  _pct(e["throughput"]), _pct(e["p50"]), _pct(e["p95"]))
+        for kind, k in lv["by_kind"].items():
+            km, kp, ke = k["measured"], k["predicted"], k["error"]
+            note = "" if k["counted"] else f" (n={km['n']})"
+            t.add_row("", "", kind + note, f"{_f(km['throughput_per_s'])} / {_f(kp['throughput_per_s'])}",
+                      f"{_f(km['p50_s'])} / {_f(kp['p50_s'])}", f"{_f(km['p95_s'])} / {_f(kp['p95_s'])}",
+                      _pct(ke["throughput"]), _pct(ke["p50"]), _pct(ke["p95"]))
+    console.print(t)
+    mx = r["max_holdout_error"]
+    console.print(f"largest held-out error ({mx['levels']} levels): throughput {_pct(mx['throughput'])}, "
+                  f"p50 {_pct(mx['p50'])}, p95 {_pct(mx['p95'])} per kind")
+    s = r["saturation"]
+    console.print(f"saturation (largest rate meeting the SLO): measured {_f(s['measured_rate_per_s'])}/s, "
+                  f"predicted {_f(s['predicted_rate_per_s'])}/s")
+    u = r["usl"]
+    console.print(f"USL: sigma {_f(u['sigma'])}, kappa {_f(u['kappa'])}, gamma {_f(u['gamma'])}/s; "
+                  f"{len(u.get('disagreements', []))} level(s) where USL and DES differ by > 10%")
+    for note in r.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}")
+    if r.get("scenario_out"):
+        console.print(f"calibrated scenario written to {r['scenario_out']}")

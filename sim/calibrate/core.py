@@ -1,0 +1,134 @@
+"""``calibrate(run_dirs, ...)``: the library call behind ``botcap calibrate`` (the CLI only prints).
+
+1. Read and check the bundles (``bundles``): complete, one platform.
+2. Split the load levels: ``holdout`` rates are only predicted, the others are fitted on. Default:
+   with 4 or more levels every second level by rate is held out (the lowest is always fitted: the
+   service times come from the quietest levels), so that a plain run validates itself.
+3. Fit the stage timings of the fitted levels (``stages``) and patch them into the scenario the runs
+   used. Platform facts (instances, mode, pools, semaphores, limits) come from run.json, never from
+   the user: the calibrated scenario's ``platform`` is the measured one.
+4. Replay every bundle's arrivals through the calibrated model (``predict``): per level measured vs
+   predicted, the largest held-out error, the saturation point; the USL beside it (``usl``).
+5. The output scenario: ``--scenario FILE`` (or the runs' scenario) with the measured platform, the
+   fits and a ``calibration`` section; written only when every step above succeeded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from botcap.errors import BadInput
+from botcap.scenario import Scenario, load_scenario, read_document
+from sim.calibrate import predict, usl
+from sim.calibrate.bundles import Level, RunBundle, read_bundles
+from sim.calibrate.stages import StageFits, apply_patch, fit_stages, stage_rows
+from sim.calibrate.writer import write_scenario
+
+__all__ = ["Calibrated", "calibrate", "parse_holdout"]
+
+
+@dataclass
+class Calibrated:
+    report: dict            # the `botcap calibrate --json` object (CONTRACTS.md)
+    document: dict          # the calibrated scenario as plain data
+    scenario: Scenario
+    bundles: list[RunBundle]
+    fits: StageFits
+
+
+def parse_holdout(text: str | None) -> list[float] | None:
+    """``"1,3,5"`` → rates; ``"none"`` → []; None → the default split."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("none", ""):
+        return []
+    try:
+        rates = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BadInput(f"--holdout: {text!r} is not a comma-separated list of arrival rates "
+                       "(e.g. 1,3,5) or 'none'") from None
+    if any(not (math.isfinite(r) and r > 0) for r in rates):
+        raise BadInput(f"--holdout: rates must be > 0 (got {text!r})")
+    return rates
+
+
+def _split(levels: list[Level], holdout: list[float] | None) -> set[tuple[str, int]]:
+    if holdout is None:
+        rates = sorted({lv.rate_per_s for lv in levels})
+        held_rates = rates[1::2] if len(rates) >= 4 else []
+    else:
+        available = sorted({lv.rate_per_s for lv in levels})
+        missing = [r for r in holdout if not any(math.isclose(r, a, rel_tol=1e-6) for a in available)]
+        if missing:
+            raise BadInput(f"--holdout: no load level at {', '.join(f'{r:g}' for r in missing)}/s "
+                           f"(levels: {', '.join(f'{a:g}' for a in available)})")
+        held_rates = holdout
+    held = {(lv.bundle, lv.index) for lv in levels
+            if any(math.isclose(lv.rate_per_s, r, rel_tol=1e-6) for r in held_rates)}
+    if len(held) == len(levels):
+        raise BadInput("--holdout: every load level is held out; at least one must be fitted")
+    return held
+
+
+def _measured_platform(b: RunBundle) -> dict:
+    platform = dict(b.run["scenario"]["platform"])
+    platform.update(instances=b.instances, mode=b.mode)
+    return platform
+
+
+def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: list[float] | None = None,
+              out: str | Path | None = None, replications: int = 3, seed: int = 1) -> Calibrated:
+    """Fit, validate and (with ``out``) write the calibrated scenario; BadInput on unusable input."""
+    if not 1 <= replications <= 100:
+        raise BadInput(f"--replications: must be in 1..100 (got {replications})")
+    bundles = read_bundles(run_dirs)
+    user_doc = read_document(scenario_file) if scenario_file is not None else None
+    levels = [lv for b in bundles for lv in b.levels]
+    held = _split(levels, holdout)
+    fit_levels = [lv for lv in levels if (lv.bundle, lv.index) not in held]
+    run_sc = bundles[0].scenario
+    fits = fit_stages(stage_rows(bundles, fit_levels), run_sc)
+
+    run_doc = run_sc.model_dump(mode="json")
+    run_doc["platform"] = _measured_platform(bundles[0])
+    calibrated_run = apply_patch(run_doc, fits.patch)
+    replay_sc = load_scenario(data=calibrated_run)
+    levels_out = predict.predict_levels(bundles, held, lambda b: replay_sc, replications=replications,
+                                        seed=seed)
+    max_err = predict.max_errors(levels_out)
+    sat = predict.saturation(levels_out, replay_sc.slo)
+    usl_fit = usl.fit_usl([lv["measured"]["concurrency"] for lv in levels_out],
+                          [lv["measured"]["throughput_per_s"] for lv in levels_out])
+    usl_fit["disagreements"] = usl.compare(levels_out, usl_fit)
+
+    doc = (load_scenario(data=user_doc) if user_doc else run_sc).model_dump(mode="json")
+    doc["platform"] = _measured_platform(bundles[0])
+    doc = apply_patch(doc, fits.patch)
+    doc["calibration"] = {
+        "runs": [b.name for b in bundles],
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "fitted_rates_per_s": sorted({lv.rate_per_s for lv in fit_levels}),
+        "held_out_rates_per_s": sorted({lv.rate_per_s for lv in levels if (lv.bundle, lv.index) in held}),
+        "max_holdout_error": ({k: (v if math.isfinite(v) else None) for k, v in max_err.items()
+                               if k != "levels"} if held else None),
+        "claude_time_scale": bundles[0].time_scale,
+        "notes": list(fits.notes),
+    }
+    scenario = load_scenario(data=doc)
+    report = {
+        "runs": [b.name for b in bundles],
+        "scenario_out": str(out) if out is not None else None,
+        "fits": fits.to_json(),
+        "levels": levels_out,
+        "max_holdout_error": max_err,
+        "saturation": sat,
+        "usl": usl_fit,
+        "notes": list(fits.notes),
+        "replications": replications,
+    }
+    if out is not None:
+        write_scenario(doc, out)
+    return Calibrated(report=report, document=doc, scenario=scenario, bundles=bundles, fits=fits)

@@ -1,0 +1,222 @@
+"""Validation: measured vs predicted throughput and latency per load level, and the saturation point.
+
+Each bundle's arrival trace is replayed through the calibrated model (``replay.simulate_trace``) with
+``replications`` independent seeds; measured and predicted requests then go through the *same*
+per-level statistics, so that a difference is the model's, not the bookkeeping's:
+
+* a level's steady window is [start + warmup_s, end) (``bundles.Level``);
+* latency percentiles: successful requests *sent* in the window (latency = reply received - intended
+  send, as the load generator measures it; the model's latency gets the generator's own posting lag
+  added, which it does not model);
+* throughput: successful replies *received* in the window per second. Past the knee an open workload's
+  backlog grows: replies per second saturate while the arrival rate does not, which is the knee;
+* a simulated request counts as failed when its reply would come after the client's reply timeout.
+
+Predicted figures are the mean over replications, with a Student-t 95% band across them.
+Errors are relative, ``|predicted - measured| / measured``. Kinds with fewer than ``MIN_KIND_N``
+measured completions at a level are reported but left out of ``max_holdout_error`` (their p95 is noise).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from botcap.scenario import Scenario
+from sim.calibrate.bundles import Level, RunBundle
+from sim.calibrate.replay import simulate_trace
+from sim.metrics import t_interval
+from sim.runner import replication_seeds
+
+__all__ = ["MIN_KIND_N", "predict_levels", "saturation", "max_errors", "measured_frame", "level_stats"]
+
+MIN_KIND_N = 20
+STATS = ("throughput_per_s", "p50_s", "p95_s")
+ERROR_KEYS = {"throughput_per_s": "throughput", "p50_s": "p50", "p95_s": "p95"}
+
+
+def _reply_timeout_s(b: RunBundle) -> float:
+    value = (b.run.get("profile_settings") or {}).get("reply_timeout_s")
+    return float(value) if isinstance(value, int | float) and value > 0 else math.inf
+
+
+def measured_frame(b: RunBundle) -> pd.DataFrame:
+    """kind, sent (Unix s), replied (Unix s or NaN), latency_s, ok: one row per request of the bundle."""
+    r = b.requests
+    replied = pd.to_numeric(r["replied_at"], errors="coerce").to_numpy(dtype=float)
+    sent = r["sent_at"].to_numpy(dtype=float)
+    return pd.DataFrame({"kind": r["kind"].astype(str).to_numpy(), "sent": sent, "replied": replied,
+                         "latency_s": replied - sent, "ok": r["ok"].astype(bool).to_numpy()})
+
+
+def _trace(b: RunBundle, kinds) -> tuple[pd.DataFrame, float]:
+    r = b.requests
+    posted = pd.to_numeric(r["posted_at"], errors="coerce") if "posted_at" in r else r["sent_at"]
+    posted = posted.fillna(r["sent_at"]).to_numpy(dtype=float)
+    t_ref = float(np.nanmin(posted))
+    keep = r["kind"].astype(str).isin(list(kinds)).to_numpy()
+    trace = pd.DataFrame({"t_s": posted - t_ref, "kind": r["kind"].astype(str).to_numpy(),
+                          "chat_id": (r["chat_id"].fillna(0).astype(np.int64).to_numpy() if "chat_id" in r
+                                      else np.arange(len(r))), "row": np.arange(len(r))})[keep]
+    return trace.reset_index(drop=True), t_ref
+
+
+def predicted_frame(b: RunBundle, scenario: Scenario, seed: int) -> pd.DataFrame:
+    """The bundle's trace through the model: the same columns as ``measured_frame`` (scenario kinds only)."""
+    trace, t_ref = _trace(b, scenario.workload.kinds)
+    sim = simulate_trace(scenario, trace[["t_s", "kind", "chat_id"]], seed)
+    src = trace.iloc[sim["trace_row"].to_numpy()]
+    rows = src["row"].to_numpy()
+    sent = b.requests["sent_at"].to_numpy(dtype=float)[rows]
+    lag = (t_ref + src["t_s"].to_numpy()) - sent
+    done = sim["done_s"].to_numpy(dtype=float)
+    latency = done - sim["arrival_s"].to_numpy(dtype=float) + lag
+    ok = sim["ok"].astype(bool).to_numpy() & (latency <= _reply_timeout_s(b))
+    return pd.DataFrame({"kind": src["kind"].to_numpy(), "sent": sent, "replied": sent + latency,
+                         "latency_s": latency, "ok": ok})
+
+
+def level_stats(f: pd.DataFrame, lv: Level) -> dict:
+    """Throughput, p50/p95 and error rate of one level's steady window, overall and per kind."""
+    t0, t1 = lv.steady_start_s, lv.end_s
+    span = t1 - t0
+    in_w = f[(f["sent"] >= t0) & (f["sent"] < t1)]
+    done_in_w = f["ok"] & (f["replied"] >= t0) & (f["replied"] < t1)
+
+    def one(rows: pd.DataFrame, replies: int) -> dict:
+        lat = rows.loc[rows["ok"], "latency_s"].to_numpy(dtype=float)
+        p50, p95 = (np.quantile(lat, [0.5, 0.95]) if lat.size else (math.nan, math.nan))
+        return {"throughput_per_s": replies / span, "p50_s": float(p50), "p95_s": float(p95),
+                "mean_s": float(lat.mean()) if lat.size else math.nan, "n": int(lat.size),
+                "error_rate": float((~rows["ok"]).mean()) if len(rows) else math.nan}
+
+    out = one(in_w, int(done_in_w.sum()))
+    out["by_kind"] = {str(k): one(rows, int((done_in_w & (f["kind"] == k)).sum()))
+                      for k, rows in in_w.groupby("kind", sort=True)}
+    return out
+
+
+def _rel(pred: float, meas: float) -> float:
+    if not (math.isfinite(pred) and math.isfinite(meas)) or meas == 0:
+        return math.nan
+    return abs(pred - meas) / abs(meas)
+
+
+def _combine(reps: list[dict]) -> tuple[dict, dict]:
+    """Mean over replications and a 95% band per statistic."""
+    mean, band = {}, {}
+    for key in (*STATS, "mean_s", "error_rate"):
+        vals = [r[key] for r in reps if math.isfinite(r[key])]
+        mean[key] = float(np.mean(vals)) if vals else math.nan
+        band[key] = t_interval(vals) if len(vals) > 1 else [mean[key], mean[key]]
+    mean["n"] = int(round(np.mean([r["n"] for r in reps])))
+    return mean, band
+
+
+def _pick(d: dict) -> dict:
+    return {k: d[k] for k in (*STATS, "mean_s", "error_rate", "n")}
+
+
+def _errors(pred: dict, meas: dict) -> dict:
+    return {name: _rel(pred[key], meas[key]) for key, name in ERROR_KEYS.items()}
+
+
+@dataclass
+class _Plan:
+    bundle: RunBundle
+    level: Level
+    held_out: bool
+
+
+def predict_levels(bundles: list[RunBundle], held_out: set[tuple[str, int]], scenario_for, *,
+                   replications: int = 3, seed: int = 1) -> list[dict]:
+    """One contract ``levels`` entry per level of every bundle, in bundle then level order.
+
+    ``scenario_for(bundle)`` gives the calibrated scenario to replay that bundle with (its platform).
+    """
+    out = []
+    seeds = replication_seeds(seed, replications)
+    for b in bundles:
+        scenario = scenario_for(b)
+        meas_f = measured_frame(b)
+        pred_fs = [predicted_frame(b, scenario, s) for s in seeds]
+        for lv in b.levels:
+            meas = level_stats(meas_f, lv)
+            reps = [level_stats(pf, lv) for pf in pred_fs]
+            pred, band = _combine(reps)
+            entry = {"rate_per_s": lv.rate_per_s, "held_out": (b.name, lv.index) in held_out,
+                     "bundle": b.name, "level": lv.index, "window_s": [lv.steady_start_s, lv.end_s],
+                     "measured": _pick(meas), "predicted": pred, "band95": band,
+                     "error": _errors(pred, meas), "by_kind": {}}
+            # Little's law: mean number of requests in the system, the "concurrency" USL is fitted on
+            entry["measured"]["concurrency"] = meas["throughput_per_s"] * meas["mean_s"]
+            entry["predicted"]["concurrency"] = pred["throughput_per_s"] * pred["mean_s"]
+            for kind, m in meas["by_kind"].items():
+                kreps = [r["by_kind"].get(kind) for r in reps]
+                kreps = [k for k in kreps if k is not None]
+                if not kreps:
+                    continue
+                kp, kb = _combine(kreps)
+                entry["by_kind"][kind] = {"measured": _pick(m), "predicted": kp, "band95": kb,
+                                          "error": _errors(kp, m), "counted": m["n"] >= MIN_KIND_N}
+            out.append(entry)
+    return out
+
+
+def max_errors(levels: list[dict]) -> dict:
+    """Largest relative error over held-out levels: throughput overall, p50/p95 per kind (counted kinds)."""
+    held = [lv for lv in levels if lv["held_out"]]
+    out = {"throughput": math.nan, "p50": math.nan, "p95": math.nan, "levels": len(held)}
+    thr = [lv["error"]["throughput"] for lv in held if math.isfinite(lv["error"]["throughput"])]
+    if thr:
+        out["throughput"] = max(thr)
+    for key in ("p50", "p95"):
+        vals = [k["error"][key] for lv in held for k in lv["by_kind"].values()
+                if k["counted"] and math.isfinite(k["error"][key])]
+        if vals:
+            out[key] = max(vals)
+    return out
+
+
+def _score(stats: dict, slo) -> float:
+    """max over kinds of p95 / limit, and error rate / allowed: <= 1 means the SLO holds at that level."""
+    worst = 0.0
+    for kind, limit in slo.p95_s.items():
+        k = stats["by_kind"].get(kind)
+        if k is None or k["n"] == 0:
+            continue
+        worst = max(worst, k["p95_s"] / limit)
+    if slo.max_error_rate > 0 and math.isfinite(stats["error_rate"]):
+        worst = max(worst, stats["error_rate"] / slo.max_error_rate)
+    return worst
+
+
+def saturation(levels: list[dict], slo) -> dict:
+    """Largest arrival rate meeting the SLO, measured and predicted, interpolated between levels.
+
+    Each level gets a score (see ``_score``); the rate where the score crosses 1 between the last level
+    meeting the SLO and the next one is interpolated linearly. ``None`` when even the lowest level fails;
+    when every level meets it, the highest rate is given with ``reached: false``.
+    """
+    out = {}
+    for side in ("measured", "predicted"):
+        pts = []
+        for lv in sorted(levels, key=lambda x: x["rate_per_s"]):
+            kinds = {k: v[side] for k, v in lv["by_kind"].items()}
+            score = _score({"by_kind": kinds, "error_rate": lv[side]["error_rate"]}, slo)
+            pts.append((lv["rate_per_s"], score))
+        out[f"{side}_rate_per_s"], out[f"{side}_reached"] = _crossing(pts)
+    out["error"] = _rel(out["predicted_rate_per_s"] or math.nan, out["measured_rate_per_s"] or math.nan)
+    return out
+
+
+def _crossing(pts: list[tuple[float, float]]) -> tuple[float | None, bool]:
+    if not pts or pts[0][1] > 1:
+        return None, True
+    for (r0, s0), (r1, s1) in zip(pts, pts[1:], strict=False):
+        if s1 > 1:
+            return float(r0 + (r1 - r0) * (1 - s0) / (s1 - s0)) if s1 != s0 else float(r0), True
+    return float(pts[-1][0]), False

@@ -1,0 +1,77 @@
+"""Trace-driven simulation: run the SimPy model on a measured arrival trace (times, kinds, chats).
+
+Why a trace and not "poisson at the level's rate": a calibration ladder is one continuous run, and
+past the knee a level inherits the backlog of the level before. Replaying the very arrivals the bot
+received, in order, gives the model the same history, so a measured and a predicted level differ only
+by what the model gets wrong (and by service-time noise), not by the luck of a fresh Poisson draw.
+
+The engine draws its own arrival plan (``sim.workload.user_arrivals``) and has no parameter for a
+given one yet, so ``simulate_trace`` substitutes the plan for the duration of one call (a narrow,
+documented seam: the engine's module attribute ``user_arrivals``; nothing else of the engine is
+touched). Once ``sim.engine.simulate`` accepts ``arrivals=``, this module only has to call it.
+"""
+
+from __future__ import annotations
+
+import threading
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+
+from botcap.scenario import Scenario, load_scenario
+from sim import engine
+from sim.workload import OpenArrivals
+
+__all__ = ["simulate_trace", "replay_scenario", "TAIL_S"]
+
+TAIL_S = 120.0          # simulated after the last arrival so that the last replies come back
+_LOCK = threading.Lock()
+
+
+def replay_scenario(scenario: Scenario, *, kinds: list[str], hours: float) -> Scenario:
+    """``scenario`` set up for a replay: Poisson mode (no sessions), the trace's kinds in the mix,
+    no digests, no warm-up cut (the trace's own level windows decide what is measured)."""
+    doc = scenario.model_dump(mode="json")
+    present = [k for k in kinds if k in doc["workload"]["kinds"]]
+    doc["workload"]["arrivals"].update({"process": "poisson", "rate_per_s": 1.0})
+    doc["workload"]["mix"] = {k: 1.0 / len(present) for k in present}
+    doc["workload"]["mix"][present[-1]] = 1.0 - sum(1.0 / len(present) for _ in present[:-1])
+    doc["workload"]["digests"]["subscribers_share"] = 0.0
+    doc["horizon"].update({"hours": hours, "warmup_s": 0, "replications": 1})
+    doc["slo"]["p95_s"] = {k: v for k, v in doc["slo"]["p95_s"].items() if k in present}
+    return load_scenario(data=doc)
+
+
+def simulate_trace(scenario: Scenario, trace: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Per-request rows (``sim.record.FIELDS``) of the model fed ``trace``.
+
+    ``trace``: columns ``t_s`` (seconds from the trace start, >= 0), ``kind`` (kinds of the scenario)
+    and optionally ``chat_id`` (Telegram's 1 message/s per chat limit needs it). Rows keep the trace's
+    order; a ``trace_row`` column gives each simulated request's row in ``trace``.
+    """
+    trace = trace.reset_index(drop=True)
+    kinds = sorted(map(str, trace["kind"].unique()))
+    unknown = [k for k in kinds if k not in scenario.workload.kinds]
+    if unknown:
+        raise ValueError(f"trace kinds {unknown} are not kinds of the scenario")
+    t = trace["t_s"].to_numpy(dtype=float)
+    order = np.argsort(t, kind="stable")
+    hours = (float(t.max()) + TAIL_S) / 3600.0 if len(t) else TAIL_S / 3600.0
+    sc = replay_scenario(scenario, kinds=kinds, hours=hours)
+    names = tuple(sc.workload.mix)
+    index = {k: i for i, k in enumerate(names)}
+    kind_idx = np.array([index[str(k)] for k in trace["kind"]], dtype=np.int32)[order]
+    chats = (trace["chat_id"].to_numpy(dtype=np.int64) if "chat_id" in trace
+             else np.arange(len(trace), dtype=np.int64))[order]
+    plan = OpenArrivals(t_s=t[order], kinds=kind_idx, chat_ids=chats, names=names)
+
+    def given(_scenario, _seed, _horizon_s):
+        return plan
+
+    with _LOCK, mock.patch.object(engine, "user_arrivals", given):
+        raw = engine.simulate(sc, seed)
+    df = raw.requests
+    df = df[~df["is_digest"].astype(bool)].sort_values("id", kind="stable").reset_index(drop=True)
+    df["trace_row"] = order[: len(df)]
+    return df

@@ -1,0 +1,237 @@
+"""Stage timings of the staging bot → the scenario keys the SimPy model samples from.
+
+The bot times each stage of an update apart (``loadtest/staging/timings.py``); the model has one
+distribution per stage. The mapping, and why:
+
+* ``workload.kinds.K.service_s`` (CPU on the event loop): what the handler spends outside every timed
+  stage, ``handler_s - (db_acquire + db_query + claude_semaphore_wait + claude_call + mcp +
+  telegram_send)``, over successful updates with at most one Claude attempt (a retry's backoff sleep is
+  not CPU). Taken from the lowest load levels first: at high load the residual also holds the wait for
+  the event loop, which the model adds itself (``cpu`` resource).
+* ``platform.db.query_s``: ``db_query_s`` divided by the kind's ``db_queries`` (the bot times the sum),
+  pooled over kinds. The round trip is inside the measurement, so ``network_rtt_s.db`` becomes 0.
+* ``platform.claude.models.M``: per model, over first-attempt successful calls. With per-call output
+  tokens recorded (``claude_output_tokens``) a least-squares line ``call_s = a + tokens / tps`` gives
+  ``output_tokens_per_s`` and ``ttft_s`` is fitted to ``call_s - tokens / tps``. Without them the whole
+  call time is fitted as ``ttft_s`` and tokens/s is set to the schema's maximum (generation ~0), which
+  reproduces the measured call times but cannot extrapolate to other answer lengths (flagged).
+  ``network_rtt_s.claude`` becomes 0 (inside the measured call).
+* ``platform.mcp.latency_s``: ``mcp_s / mcp_calls``; ``network_rtt_s.mcp`` becomes 0.
+* ``platform.network_rtt_s.telegram``: the model's send is one round trip, a constant: the mean of
+  sends under 1 s (a Telegram 429 makes the bot sleep out a retry_after of whole seconds, and those
+  waits are the model's own ``telegram_send`` queue). The fitted distribution is reported for reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from botcap.errors import BadInput
+from botcap.scenario import Scenario
+from sim.calibrate.bundles import Level, RunBundle
+from sim.calibrate.fit import MIN_SAMPLES, Fit, fit_positive
+
+__all__ = ["StageFits", "fit_stages", "stage_rows", "apply_patch", "SERVICE_TARGET", "MAX_TOKENS_PER_S"]
+
+SERVICE_TARGET = 300       # service-time samples gathered from the lowest levels upward
+MAX_TOKENS_PER_S = 100_000.0   # the schema's cap on output_tokens_per_s: "generation takes no time"
+TIMED = ("db_acquire_s", "db_query_s", "claude_semaphore_wait_s", "claude_call_s", "mcp_s", "telegram_send_s")
+
+
+@dataclass
+class StageFits:
+    """Every fit, the scenario patch they make, and notes on what could not be fitted."""
+
+    fits: dict[str, Fit] = field(default_factory=dict)
+    regressions: dict[str, dict] = field(default_factory=dict)   # "claude.M.output_tokens_per_s" -> facts
+    patch: dict = field(default_factory=dict)                     # nested scenario keys -> values
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out = {name: f.to_json() for name, f in self.fits.items()}
+        out.update(self.regressions)
+        return out
+
+
+def _set(patch: dict, dotted: str, value) -> None:
+    keys = dotted.split(".")
+    node = patch
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
+
+
+def apply_patch(doc: dict, patch: dict) -> dict:
+    """``doc`` with ``patch``'s leaves set (a copy). Unlike the loader's merge, maps keyed by the user's
+    names (kinds, models) are entered, not replaced; a distribution (a dict with ``dist``) is a leaf."""
+    out = dict(doc)
+    for key, value in patch.items():
+        if isinstance(value, dict) and "dist" not in value and isinstance(out.get(key), dict):
+            out[key] = apply_patch(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:
+    """Stage rows whose update started inside one of ``levels`` (with its rate in ``level_rate``)."""
+    frames = []
+    for b in bundles:
+        st = b.stages
+        t = st["started_at_unix_s"].to_numpy(dtype=float)
+        for lv in levels:
+            if lv.bundle != b.name:
+                continue
+            mask = (t >= lv.start_s) & (t < lv.end_s)
+            if mask.any():
+                frames.append(st[mask].assign(level_rate=lv.rate_per_s, bundle=b.name))
+    if not frames:
+        return pd.DataFrame(columns=[*TIMED, "kind", "handler_s", "ok", "claude_attempts", "level_rate"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def fit_stages(rows: pd.DataFrame, base: Scenario, *, min_samples: int = MIN_SAMPLES) -> StageFits:
+    """Fit every stage the rows allow; BadInput when a kind or stage the run used has too few samples."""
+    out = StageFits()
+    rows = rows.copy()
+    rows["ok"] = rows["ok"].astype(bool)
+    good = rows[rows["ok"] & (rows["claude_attempts"].fillna(0) <= 1)]
+    kinds = base.workload.kinds
+    used = [k for k in kinds if (rows["kind"] == k).any()]
+    if not used:
+        raise BadInput(f"stages: no update of a scenario kind ({', '.join(kinds)}) in the fitted levels")
+    _service(out, good, used, min_samples)
+    _db(out, good, base, min_samples)
+    _claude(out, good, base, min_samples)
+    _mcp(out, good, base, min_samples)
+    _telegram(out, good, base, min_samples)
+    return out
+
+
+def _service(out: StageFits, good: pd.DataFrame, used: list[str], n_min: int) -> None:
+    residual = good["handler_s"] - good[list(TIMED)].fillna(0).sum(axis=1)
+    for kind in used:
+        mask = (good["kind"] == kind).to_numpy()
+        k_rows = good[mask].assign(residual=residual[mask])
+        picked = []
+        for rate in sorted(k_rows["level_rate"].unique()):
+            picked.append(k_rows.loc[k_rows["level_rate"] == rate, "residual"].to_numpy())
+            if sum(a.size for a in picked) >= SERVICE_TARGET:
+                break
+        samples = np.concatenate(picked) if picked else np.empty(0)
+        f = fit_positive(f"kinds.{kind}.service_s", samples, min_samples=n_min)
+        out.fits[f.stage] = f
+        _set(out.patch, f"workload.kinds.{kind}.service_s", f.scenario_value())
+
+
+def _per_call(good: pd.DataFrame, base: Scenario, column: str, count_attr: str) -> np.ndarray:
+    parts = []
+    for kind, spec in base.workload.kinds.items():
+        n = getattr(spec, count_attr)
+        if n <= 0:
+            continue
+        v = good.loc[good["kind"] == kind, column].to_numpy(dtype=float)
+        parts.append(v[v > 0] / n)
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _single_query_cv(good: pd.DataFrame, base: Scenario) -> float:
+    """cv of ONE query from per-update sums of n queries: Var(sum / n) = Var(one) / n for independent
+    queries, so each kind's variance of the per-query mean is scaled back up by its n."""
+    var_sum, count, total = 0.0, 0, 0.0
+    for kind, spec in base.workload.kinds.items():
+        n = spec.db_queries
+        v = good.loc[good["kind"] == kind, "db_query_s"].to_numpy(dtype=float)
+        v = v[v > 0] / max(n, 1)
+        if n <= 0 or v.size < 2:
+            continue
+        var_sum += v.size * n * float(v.var())
+        count += v.size
+        total += float(v.sum())
+    return (var_sum / count) ** 0.5 / (total / count) if count and total > 0 else float("nan")
+
+
+def _db(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int) -> None:
+    samples = _per_call(good, base, "db_query_s", "db_queries")
+    if samples.size == 0:
+        out.notes.append("db.query_s: no update ran a query; kept the scenario's")
+        return
+    f = fit_positive("db.query_s", samples, min_samples=n_min)
+    cv = _single_query_cv(good, base)
+    if f.name in ("lognormal", "gamma") and 0 < cv <= 100:
+        f = Fit(f.stage, f.dist.model_copy(update={"cv": cv}), f.n,
+                {**f.gof, "cv_of_per_query_mean": f.dist.cv, "cv_note": "scaled to one query"}, f.candidates)
+    out.fits[f.stage] = f
+    _set(out.patch, "platform.db.query_s", f.scenario_value())
+    _set(out.patch, "platform.network_rtt_s.db", 0.0)
+
+
+def _mcp(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int) -> None:
+    samples = _per_call(good, base, "mcp_s", "mcp_calls")
+    if samples.size == 0:
+        out.notes.append("mcp.latency_s: no MCP call measured; kept the scenario's")
+        return
+    f = fit_positive("mcp.latency_s", samples, min_samples=n_min)
+    out.fits[f.stage] = f
+    _set(out.patch, "platform.mcp.latency_s", f.scenario_value())
+    _set(out.patch, "platform.network_rtt_s.mcp", 0.0)
+
+
+def _telegram(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int) -> None:
+    sends = _per_call(good, base, "telegram_send_s", "telegram_sends")
+    clean = sends[sends < 1.0]
+    if clean.size == 0:
+        out.notes.append("telegram.send_s: no send measured; kept network_rtt_s.telegram")
+        return
+    f = fit_positive("telegram.send_s", clean, min_samples=n_min)
+    out.fits[f.stage] = f
+    _set(out.patch, "platform.network_rtt_s.telegram", float(clean.mean()))
+
+
+def _claude(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int) -> None:
+    models = base.platform.claude.models
+    has_tokens = "claude_output_tokens" in good.columns
+    for model in models:
+        kinds = [k for k, spec in base.workload.kinds.items() if spec.model == model]
+        rows = good[good["kind"].isin(kinds) & (good["claude_call_s"] > 0)]
+        if not len(rows):
+            continue
+        call = rows["claude_call_s"].to_numpy(dtype=float)
+        stage = f"claude.{model}.ttft_s"
+        if has_tokens and rows["claude_output_tokens"].notna().all():
+            tokens = rows["claude_output_tokens"].to_numpy(dtype=float)
+            tps, intercept, r2 = _line(tokens, call, stage, n_min)
+            ttft = call - tokens / tps
+            out.regressions[f"claude.{model}.output_tokens_per_s"] = {
+                "dist": "regression",
+                "params": {"tokens_per_s": tps, "intercept_s": intercept, "n": len(call)},
+                "gof": {"statistic": "r2", "value": r2}}
+        else:
+            tps, ttft = MAX_TOKENS_PER_S, call
+            out.notes.append(f"claude.{model}: no per-call output tokens in stages.parquet; the whole call "
+                             "time is fitted as ttft_s (tokens/s not identifiable)")
+        f = fit_positive(stage, ttft, min_samples=n_min)
+        out.fits[stage] = f
+        _set(out.patch, f"platform.claude.models.{model}.ttft_s", f.scenario_value())
+        _set(out.patch, f"platform.claude.models.{model}.output_tokens_per_s", float(tps))
+    if any(k.startswith("claude.") for k in out.fits):
+        _set(out.patch, "platform.network_rtt_s.claude", 0.0)
+
+
+def _line(tokens: np.ndarray, call: np.ndarray, stage: str, n_min: int) -> tuple[float, float, float]:
+    """(tokens per second, intercept, R²) of call time against output tokens by least squares."""
+    if tokens.size < n_min or np.ptp(tokens) == 0:
+        raise BadInput(f"{stage}: too few calls with distinct output token counts to separate time to "
+                       f"first token from tokens/s ({tokens.size} calls; at least {n_min} needed)")
+    slope, intercept = np.polyfit(tokens, call, 1)
+    if not slope > 0:
+        raise BadInput(f"{stage}: Claude call time does not grow with output tokens "
+                       f"(slope {slope:.3g} s/token)")
+    pred = intercept + slope * tokens
+    ss_res = float(((call - pred) ** 2).sum())
+    ss_tot = float(((call - call.mean()) ** 2).sum())
+    r2 = 1 - ss_res / ss_tot if ss_tot > 0 else 1.0
+    return float(min(1.0 / slope, MAX_TOKENS_PER_S)), float(intercept), r2
