@@ -1,0 +1,49 @@
+"""Safety and the command: non-loopback endpoints are refused without the flag; `botcap staging up`
+exits 2 with how-to-start when PostgreSQL/Redis are unreachable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from loadtest.staging.config import BotConfig
+
+pytestmark = pytest.mark.services
+
+
+def _config(tmp_path, **kw) -> BotConfig:
+    base = dict(scenario={}, bot_token="1:" + "a" * 35, telegram_api_url="http://127.0.0.1:1",
+                claude_api_url="http://127.0.0.1:2", database_url="postgresql://x@127.0.0.1/x",
+                redis_url="redis://127.0.0.1:1/0", stages_dir=str(tmp_path))
+    return BotConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("field", ["telegram_api_url", "claude_api_url"])
+def test_bot_process_refuses_non_loopback_endpoint_without_the_flag(tmp_path, field):
+    path = tmp_path / "config.json"
+    _config(tmp_path, **{field: "https://api.example.org"}).dump(path)
+    r = subprocess.run([sys.executable, "-m", "loadtest.staging", "--config", str(path), "--instance", "x"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert f"{field}: 'https://api.example.org' is not on loopback" in r.stderr
+    assert "--allow-non-loopback api.example.org" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_named_host_is_allowed(tmp_path):
+    _config(tmp_path, claude_api_url="https://api.example.org",
+            allow_non_loopback=["api.example.org"]).check_endpoints()
+
+
+def test_staging_up_exits_2_with_how_to_start_when_services_are_unreachable(tmp_path):
+    env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none", "REDIS_URL": "redis://127.0.0.1:1/0",
+           "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "botcap.cli", "staging", "up", "--instances", "1",
+                        "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2, r.stderr
+    assert "PostgreSQL at postgresql://postgres@127.0.0.1:1/none is unreachable" in r.stderr
+    assert "Redis at redis://127.0.0.1:1/0 is unreachable" in r.stderr
+    assert "scripts/ensure_services.py" in r.stderr and "Traceback" not in r.stderr
+    assert not list(tmp_path.iterdir())          # nothing was started
