@@ -11,7 +11,6 @@ import math
 
 import simpy
 
-from botcap.sampling import Sampler
 from botcap.scenario import Scenario, hhmm_to_s
 from sim.claude import ClaudeApi, ClaudeClient
 from sim.db import DbPool, DbServer
@@ -21,7 +20,7 @@ from sim.mcp import McpClient
 from sim.resources import Gauge
 from sim.scheduler import plan_digests, run_digests
 from sim.telegram import TelegramApi
-from sim.workload import DAY_S, rng_for
+from sim.workload import DAY_S, Draws, rng_for
 
 __all__ = ["Platform", "build_platform", "new_counters"]
 
@@ -101,7 +100,7 @@ def build_platform(env: simpy.Environment, scenario: Scenario, seed: int, plans:
         db = pf.db
         db_server = DbServer(env, max_connections=db.max_connections, pooler=db.pooler,
                              pooler_server_connections=db.pooler_server_connections, rtt_s=rtt.db,
-                             query_s=Sampler(db.query_s, rng_for(seed, "db")), counters=c["db"])
+                             query_s=Draws(db.query_s, rng_for(seed, "db")), counters=c["db"])
         p.gauges.append(db_server.connections)
     api = None
     if uses_claude:

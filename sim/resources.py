@@ -76,7 +76,13 @@ class Semaphore(Gauge):
         self._waiters: deque[simpy.Event] = deque()
 
     def acquire(self, timeout_s: float | None = None) -> simpy.Event | None:
-        self._advance()
+        # _advance() inlined in acquire/release: they run several times per simulated request
+        now = self.env.now
+        dt = now - self._last_t
+        if dt > 0.0:
+            self.busy_area += self.in_use * dt
+            self.queue_area += self.queue_len * dt
+            self._last_t = now
         if self.in_use < self.capacity and not self.queue_len:
             self.in_use += 1
             if self.in_use > self.peak_in_use:
@@ -98,8 +104,16 @@ class Semaphore(Gauge):
             ev.succeed(False)  # left in the deque; release() skips triggered waiters
 
     def release(self) -> None:
-        self._advance()
+        now = self.env.now
+        dt = now - self._last_t
+        if dt > 0.0:
+            self.busy_area += self.in_use * dt
+            self.queue_area += self.queue_len * dt
+            self._last_t = now
         waiters = self._waiters
+        if not waiters:
+            self.in_use -= 1
+            return
         while waiters:
             ev = waiters.popleft()
             if not ev.triggered:
