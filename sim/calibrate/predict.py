@@ -13,7 +13,7 @@ per-level statistics, so that a difference is the model's, not the bookkeeping's
 * a simulated request counts as failed when its reply would come after the client's reply timeout.
 
 Predicted figures are the mean over replications, with a Student-t 95% band across them.
-Errors are relative, ``|predicted - measured| / measured``. Kinds with fewer than ``MIN_KIND_N``
+Errors are relative, ``|predicted - measured| / measured``. Kinds with fewer than ``MIN_KIND_N`` (50)
 measured completions at a level are reported but left out of ``max_holdout_error`` (their p95 is noise).
 """
 
@@ -33,7 +33,7 @@ from sim.runner import replication_seeds
 
 __all__ = ["MIN_KIND_N", "predict_levels", "saturation", "max_errors", "measured_frame", "level_stats"]
 
-MIN_KIND_N = 20
+MIN_KIND_N = 50
 STATS = ("throughput_per_s", "p50_s", "p95_s")
 ERROR_KEYS = {"throughput_per_s": "throughput", "p50_s": "p50", "p95_s": "p95"}
 

@@ -66,5 +66,5 @@ def compare(levels: list[dict], usl: dict) -> list[dict]:
         if abs(x - des) / des > DISAGREE:
             out.append({"rate_per_s": lv["rate_per_s"], "concurrency": n, "usl_throughput_per_s": x,
                         "des_throughput_per_s": des,
-                        "measured_throughput_per_s": lv["measured"]["throughput_per_s"]})
+                        "measured_throughput_per_s": lv["measured"].get("throughput_per_s")})
     return out
