@@ -90,6 +90,13 @@ def print_report(r: dict) -> None:
                       f"{_f(km['p50_s'])} / {_f(kp['p50_s'])}", f"{_f(km['p95_s'])} / {_f(kp['p95_s'])}",
                       _pct(ke["throughput"]), _pct(ke["p50"]), _pct(ke["p95"]))
     console.print(t)
+    for lv in sorted(r["levels"], key=lambda x: x["rate_per_s"]):
+        if lv["held_out"] and lv.get("stages"):
+            parts = [f"{name[:-2]} {1000 * v['measured_mean_s']:.3g}/{1000 * v['predicted_mean_s']:.3g}"
+                     for name, v in lv["stages"].items()
+                     if math.isfinite(v["measured_mean_s"]) and math.isfinite(v["predicted_mean_s"])]
+            console.print(f"stages at {lv['rate_per_s']:g}/s, mean ms measured/predicted: "
+                          + ", ".join(parts))
     mx = r["max_holdout_error"]
     console.print(f"largest held-out error ({mx['levels']} levels): throughput {_pct(mx['throughput'])}, "
                   f"p50 {_pct(mx['p50'])}, p95 {_pct(mx['p95'])} per kind")

@@ -75,8 +75,40 @@ def predicted_frame(b: RunBundle, scenario: Scenario, seed: int) -> pd.DataFrame
     done = sim["done_s"].to_numpy(dtype=float)
     latency = done - sim["arrival_s"].to_numpy(dtype=float) + lag
     ok = sim["ok"].astype(bool).to_numpy() & (latency <= _reply_timeout_s(b))
-    return pd.DataFrame({"kind": src["kind"].to_numpy(), "sent": sent, "replied": sent + latency,
-                         "latency_s": latency, "ok": ok})
+    frame = pd.DataFrame({"kind": src["kind"].to_numpy(), "sent": sent, "replied": sent + latency,
+                          "latency_s": latency, "ok": ok})
+    for stage, cols in SIM_STAGES.items():
+        frame[stage] = sim[list(cols)].sum(axis=1).to_numpy(dtype=float)
+    return frame
+
+
+# stage (as the bot times it) -> the model's per-request columns that make it up
+SIM_STAGES = {
+    "cpu_s": ("wait_cpu_s", "service_cpu_s"),
+    "db_acquire_s": ("wait_db_pool_s", "wait_db_server_s"), "db_query_s": ("service_db_s",),
+    "claude_semaphore_wait_s": ("wait_claude_semaphore_s",), "claude_call_s": ("service_claude_s",),
+    "mcp_s": ("service_mcp_s",), "telegram_send_s": ("service_telegram_s", "wait_telegram_send_s"),
+}
+TIMED = tuple(s for s in SIM_STAGES if s != "cpu_s")
+
+
+def stage_means(b: RunBundle, lv: Level, pred: list[pd.DataFrame]) -> dict:
+    """Mean seconds per update in each stage, measured (the bot's timings of updates started in the
+    steady window; cpu = handler minus the timed stages) vs predicted (requests sent in the window):
+    where the model misses, this says which stage it gets wrong."""
+    st = b.stages
+    t = st["started_at_unix_s"].to_numpy(dtype=float)
+    rows = st[(t >= lv.steady_start_s) & (t < lv.end_s)]
+    meas = {s: float(rows[s].mean()) if len(rows) else math.nan for s in TIMED}
+    residual = rows["handler_s"] - rows[list(TIMED)].sum(axis=1)
+    meas["cpu_s"] = float(residual.mean()) if len(rows) else math.nan
+    out = {}
+    for stage in SIM_STAGES:
+        vals = [float(f.loc[(f["sent"] >= lv.steady_start_s) & (f["sent"] < lv.end_s), stage].mean())
+                for f in pred]
+        p = float(np.nanmean(vals)) if vals else math.nan
+        out[stage] = {"measured_mean_s": meas[stage], "predicted_mean_s": p, "error": _rel(p, meas[stage])}
+    return out
 
 
 def level_stats(f: pd.DataFrame, lv: Level) -> dict:
@@ -150,7 +182,7 @@ def predict_levels(bundles: list[RunBundle], held_out: set[tuple[str, int]], sce
             entry = {"rate_per_s": lv.rate_per_s, "held_out": (b.name, lv.index) in held_out,
                      "bundle": b.name, "level": lv.index, "window_s": [lv.steady_start_s, lv.end_s],
                      "measured": _pick(meas), "predicted": pred, "band95": band,
-                     "error": _errors(pred, meas), "by_kind": {}}
+                     "error": _errors(pred, meas), "by_kind": {}, "stages": stage_means(b, lv, pred_fs)}
             # Little's law: mean number of requests in the system, the "concurrency" USL is fitted on
             entry["measured"]["concurrency"] = meas["throughput_per_s"] * meas["mean_s"]
             entry["predicted"]["concurrency"] = pred["throughput_per_s"] * pred["mean_s"]
