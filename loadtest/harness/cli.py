@@ -12,6 +12,7 @@ import typer
 
 from botcap.cliutil import JsonFlag, emit_json
 from botcap.errors import EXIT_GATE_FAILED
+from loadtest.users.telegram import DEFAULT_TOKEN
 
 GatesFile = Annotated[Path, typer.Argument(help="Gates YAML: a 'thresholds' list of strings.")]
 RunDir = Annotated[Path, typer.Argument(help="A RunBundle folder written by 'botcap loadtest run'.")]
@@ -64,7 +65,7 @@ def run_command(
         help="The fake Telegram API your bot uses (python -m loadtest.fakes.telegram). Without --target "
              "updates go into its queue: for a long-polling bot, or a webhook the fake calls.")] = None,
     bot_token: Annotated[str, typer.Option(help="With --target: your bot's token at the fake.")] \
-        = "123456:TEST",
+        = DEFAULT_TOKEN,
     secret: Annotated[str | None, typer.Option(help="With --target: the webhook's secret token.")] = None,
     users: Annotated[int | None, typer.Option(help="Closed workload of N chatting users.")] = None,
     rate: Annotated[float | None, typer.Option(help="Open workload: R arrivals/s (Poisson).")] = None,

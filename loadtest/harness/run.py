@@ -29,6 +29,7 @@ from loadtest.harness.locust_procs import LocustSpec
 from loadtest.harness.locust_procs import start as start_locust
 from loadtest.harness.percentiles import summary_by_kind
 from loadtest.harness.profiles import Profile
+from loadtest.users.telegram import DEFAULT_TOKEN
 
 GRACE_S = 60.0   # beyond Locust's own --run-time and stop timeout before the harness kills it
 
@@ -40,7 +41,7 @@ class RunOptions:
     scenario: Scenario | None = None
     target: str | None = None            # a user's bot webhook URL (no staging stack)
     telegram_url: str | None = None      # with target: the fake Telegram API the bot uses
-    bot_token: str = "123456:TEST"
+    bot_token: str = DEFAULT_TOKEN
     webhook_secret: str | None = None
     workers: int = 0
     instances: int = 1

@@ -23,7 +23,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from botcap.sampling import Sampler
 from botcap.scenario import Exponential, load_scenario
-from loadtest.users.telegram import BotEndpoint, Outcome
+from loadtest.users.telegram import DEFAULT_TOKEN, BotEndpoint, Outcome
 
 SCENARIO = load_scenario(os.environ.get("BOTCAP_SCENARIO") or None)
 MIX = dict(SCENARIO.workload.mix)
@@ -33,7 +33,7 @@ RECORDS_KEY = "botcap_records"
 @events.init_command_line_parser.add_listener
 def _options(parser) -> None:
     g = parser  # Locust's own add_argument (env_var, include_in_web_ui); --host = the fake Telegram API
-    g.add_argument("--bot-token", env_var="BOTCAP_BOT_TOKEN", default="123456:TEST",
+    g.add_argument("--bot-token", env_var="BOTCAP_BOT_TOKEN", default=DEFAULT_TOKEN,
                    help="the bot's token at the fake Telegram API")
     g.add_argument("--webhook-url", env_var="BOTCAP_WEBHOOK_URL", default="",
                    help="POST updates to this webhook (comma-separated: one per instance, by chat); "

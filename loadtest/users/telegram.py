@@ -32,6 +32,7 @@ KIND_TEXTS = {
     "chat_simple": "what should I cook tonight with {n} eggs?",
     "chat_deep": "/deep compare three ways to learn {n} new words a day",
 }
+DEFAULT_TOKEN = "123456:botcap-loadtest-0000000000000000000"   # Telegram's token shape, as the fake checks
 WAIT_CHUNK_S = 20.0  # one long poll; repeated until the reply timeout
 
 Http = Callable[[str, str, bytes | None, dict[str, str]], tuple[int, bytes]]
