@@ -160,6 +160,6 @@ def test_capacity_search_finds_the_mm1_rate_whose_p95_meets_the_slo():
 
 def test_replications_in_worker_processes_give_the_same_summary():
     sc = mmc_scenario(4, 3.2)
-    sequential = dumps(summarize(run(sc, seed=3, replications=2, hours=0.2)))
-    parallel = dumps(summarize(run(sc, seed=3, replications=2, hours=0.2, workers=2)))
+    sequential = dumps(summarize(run(sc, seed=3, replications=2, hours=0.4)))
+    parallel = dumps(summarize(run(sc, seed=3, replications=2, hours=0.4, workers=2)))
     assert parallel == sequential  # each replication depends on its own seed only
