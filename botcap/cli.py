@@ -22,7 +22,7 @@ scenario_app = typer.Typer(no_args_is_help=True, help="Check and show scenario f
 app.add_typer(scenario_app, name="scenario")
 
 # Packages that add commands: each has a module with ``register(app: typer.Typer)``.
-COMMAND_MODULES = ("sim.cli", "loadtest.cli", "costmodel.cli")
+COMMAND_MODULES = ("sim.cli", "sim.calibrate.cli", "loadtest.cli", "costmodel.cli")
 
 
 @scenario_app.command("validate")
