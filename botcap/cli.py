@@ -57,7 +57,8 @@ _register_packages()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs a command and maps errors to the exit-code policy."""
     try:
-        app(args=argv, standalone_mode=False)
+        # click, when not standalone, returns typer.Exit's code instead of raising it
+        code = app(args=argv, standalone_mode=False)
     except BadInput as e:
         for line in e.lines:
             sys.stderr.write(line + "\n")
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
