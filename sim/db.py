@@ -58,16 +58,91 @@ class DbPool:
         self.acquire_timeout_s = acquire_timeout_s
         self.counters = server.counters
         self.opened = self.opening = 0
+        # processes holding several queries as one (queries()), in arrival order: interrupts are deterministic
+        self._folded: dict[simpy.Process, None] = {}
         for _ in range(min(min_size, max_size)):
             if server.open():
                 self.opened += 1
 
     def query(self, req: Request):
         """One query: acquire, (open a connection,) run, release. Returns "" or an error reason."""
+        error = yield from self._acquire(req)
+        if error:
+            return error
+        server = self.server
+        hold_s = server.rtt_s + server.query_s()
+        if server.pgbouncer:
+            conns = server.connections
+            t1 = self.env.now
+            ev = conns.acquire()
+            if ev is not None:
+                yield ev
+                req.wait_db_server_s += self.env.now - t1
+            yield self.env.timeout(hold_s)
+            conns.release()
+        else:
+            yield self.env.timeout(hold_s)
+        req.service_db_s += hold_s
+        self.slots.release()
+        return ""
+
+    def queries(self, req: Request, n: int):
+        """``n`` queries one after another (a handler's DB stage). Returns "" or the first error.
+
+        Between two queries the connection goes back to the pool and is taken again at the same instant,
+        which nobody can observe unless a query is queued for this pool then. So, without a pooler, the
+        queries are held as one timeout (one event instead of n) while the queue is empty; a query that
+        queues meanwhile interrupts the holders, which go on query by query from their next boundary.
+        The query times are drawn when the stage starts (a different draw order, the same distribution).
+        """
+        if n == 1 or self.server.pgbouncer:
+            for _ in range(n):
+                error = yield from self.query(req)
+                if error:
+                    return error
+            return ""
+        env, server = self.env, self.server
+        error = yield from self._acquire(req)
+        if error:
+            return error
+        holds = [server.rtt_s + server.query_s() for _ in range(n)]
+        ends, t = [], env.now
+        for h in holds:
+            t += h
+            ends.append(t)
+        done = 0  # queries whose end has passed
+        if not self.slots.queue_len:
+            me = env.active_process
+            self._folded[me] = None
+            try:
+                yield env.timeout(ends[-1] - env.now)
+                done = n
+            except simpy.Interrupt:
+                done = sum(1 for e in ends if e <= env.now)
+            self._folded.pop(me, None)
+            for h in holds[:done]:
+                req.service_db_s += h
+        for i in range(done, n):
+            if i > done:  # back to the pool and take it again, as n separate queries do
+                self.slots.release()
+                error = yield from self._acquire(req)
+                if error:
+                    return error
+                ends[i] = env.now + holds[i]
+            yield env.timeout(ends[i] - env.now)
+            req.service_db_s += holds[i]
+        self.slots.release()
+        return ""
+
+    def _acquire(self, req: Request):
+        """A pool slot with an open connection: "" or an error reason (the slot is not held then)."""
         env, slots, server = self.env, self.slots, self.server
         t0 = env.now
         ev = slots.acquire(self.acquire_timeout_s)
         if ev is not None:
+            for holder in self._folded:  # someone waits: folded holders must give back at each boundary
+                holder.interrupt("db pool queue")
+            self._folded.clear()
             granted = yield ev
             req.wait_db_pool_s += env.now - t0
             if not granted:
@@ -83,18 +158,4 @@ class DbPool:
             req.service_db_s += open_s
             self.opening -= 1
             self.opened += 1
-        hold_s = server.rtt_s + server.query_s()
-        if server.pgbouncer:
-            conns = server.connections
-            t1 = env.now
-            ev = conns.acquire()
-            if ev is not None:
-                yield ev
-                req.wait_db_server_s += env.now - t1
-            yield env.timeout(hold_s)
-            conns.release()
-        else:
-            yield env.timeout(hold_s)
-        req.service_db_s += hold_s
-        slots.release()
         return ""

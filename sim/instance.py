@@ -68,8 +68,8 @@ class Node:
         req.service_cpu_s = service_s
         self.cpu.release()
 
-        for _ in range(plan.db_queries):
-            error = yield from self.db.query(req)
+        if plan.db_queries:
+            error = yield from self.db.queries(req, plan.db_queries)
             if error:
                 req.error = error
                 return
