@@ -163,16 +163,26 @@ def _counters(platform: Platform, snapshot: dict) -> dict:
     return counters
 
 
-_ROW = operator.attrgetter(*FIELDS)
+_INT_COLUMNS = frozenset({"id", "instance", "chat_id", "claude_attempts", "claude_input_tokens",
+                          "claude_output_tokens", "claude_cache_read_tokens", "claude_cache_write_tokens"})
+_BOOL_COLUMNS = frozenset({"is_digest", "is_duplicate", "ok"})
+_CATEGORY_COLUMNS = frozenset({"kind", "error"})
 
 
 def _frame(requests: list[Request]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records([_ROW(r) for r in requests], columns=list(FIELDS))
-    if df.empty:
-        return df
-    for col in ("id", "instance", "chat_id", "claude_attempts", "claude_input_tokens",
-                "claude_output_tokens", "claude_cache_read_tokens", "claude_cache_write_tokens"):
-        df[col] = df[col].astype(np.int64)
-    df["kind"] = df["kind"].astype("category")
-    df["error"] = df["error"].astype("category")
-    return df
+    """The per-request table, built column by column: no row tuples, no 2-D object array (at 100K DAU
+    those cost more memory than the requests themselves)."""
+    if not requests:
+        return pd.DataFrame.from_records([], columns=list(FIELDS))
+    columns = {}
+    for name in FIELDS:
+        values = list(map(operator.attrgetter(name), requests))
+        if name in _CATEGORY_COLUMNS:
+            columns[name] = pd.Categorical(values)
+        elif name in _INT_COLUMNS:
+            columns[name] = np.array(values, dtype=np.int64)
+        elif name in _BOOL_COLUMNS:
+            columns[name] = np.array(values, dtype=bool)
+        else:
+            columns[name] = np.array(values, dtype=np.float64)
+    return pd.DataFrame(columns)
