@@ -36,6 +36,7 @@ class Webhook:
         self.half_rtt_s = rtt_s / 2
         self.in_background, self.timeout_s = in_background, timeout_s
         self._next = 0
+        self._release = lambda _event: self.connections.release()  # a timeout's callback, made once
 
     def submit(self, req: Request, plan: KindPlan) -> None:
         """Deliver without waiting for the outcome (open arrivals)."""
@@ -55,7 +56,7 @@ class Webhook:
             yield env.timeout(self.half_rtt_s)  # the POST reaches the instance
         if self.in_background:
             if self.half_rtt_s:  # the 200 travels back while the handler already runs
-                env.timeout(self.half_rtt_s).callbacks.append(lambda _e: conns.release())
+                env.timeout(self.half_rtt_s).callbacks.append(self._release)
             else:
                 conns.release()
             yield from node.handle(req, plan)
