@@ -1,9 +1,9 @@
-"""A real, short calibration run: staging stack + Locust ladder (3 levels x 15 s) -> botcap calibrate.
+"""A real, short calibration run: staging stack + Locust ladder (3 levels, 65 s) -> botcap calibrate.
 
 About 1.5 minutes (stack start, 45 s of load, last replies, calibration). It checks the whole path
 on real bundles: every kind and stage is fitted from the bot's own timings, the held-out middle level
 is predicted, the calibrated scenario is written. The issue's accuracy targets are not asserted here:
-15 s holds give ~50 requests per kind per level, too few for a 10% p95 (see the closing note).
+20 s holds give ~20-50 requests per kind per level, too few for a 10% p95 (see the closing note).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.services
 
 @pytest.fixture(scope="module")
 def real_bundle(tmp_path_factory):
-    profile = replace(PROFILES["calibration"], arrivals="2@15,5@15,8@15", claude_time_scale=0.1, warmup_s=3,
+    profile = replace(PROFILES["calibration"], arrivals="4@20,6@20,10@25", claude_time_scale=0.1, warmup_s=2,
                       reply_timeout_s=30)
     out = tmp_path_factory.mktemp("real") / "bundle"
     run = run_load(RunOptions(profile=profile, out=out, live=False, seed=11))
@@ -31,7 +31,7 @@ def real_bundle(tmp_path_factory):
 
 def test_real_bundle_calibrates_and_predicts_the_held_out_level(real_bundle, tmp_path):
     out = tmp_path / "calibrated.yaml"
-    result = calibrate([real_bundle], holdout=[5], out=out, replications=2, seed=1)
+    result = calibrate([real_bundle], holdout=[6], out=out, replications=2, seed=1)
     r = result.report
     for kind in ("command", "note", "chat_simple", "chat_deep"):
         assert f"kinds.{kind}.service_s" in r["fits"]
@@ -40,7 +40,7 @@ def test_real_bundle_calibrates_and_predicts_the_held_out_level(real_bundle, tmp
     # the fake MCP sleeps the scenario's lognormal(0.3 s, cv 0.5): the fit sees it through the bot
     assert r["fits"]["mcp.latency_s"]["params"]["mean"] == pytest.approx(0.3, rel=0.25)
     held = [lv for lv in r["levels"] if lv["held_out"]]
-    assert [lv["rate_per_s"] for lv in held] == [5]
+    assert [lv["rate_per_s"] for lv in held] == [6]
     assert held[0]["error"]["throughput"] < 0.10         # below the knee: replies/s = arrivals/s
     assert 0 < held[0]["predicted"]["p95_s"] < 30
     assert result.scenario.calibration.runs == [str(real_bundle)]
