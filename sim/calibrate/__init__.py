@@ -1,8 +1,18 @@
 """Calibration: fit the SimPy model's service times from RunBundles and check it on held-out load levels.
 
 ``calibrate(run_dirs, ...)`` is the library call behind ``botcap calibrate`` (``sim.calibrate.cli``).
+Names load on first use (PEP 562): the ``botcap`` CLI imports ``sim.calibrate.cli`` for every command,
+and must not pay for scipy/pandas each time.
 """
 
-from sim.calibrate.core import Calibrated, calibrate, parse_holdout
+from __future__ import annotations
+
+import importlib
 
 __all__ = ["calibrate", "Calibrated", "parse_holdout"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return getattr(importlib.import_module("sim.calibrate.core"), name)
+    raise AttributeError(f"module 'sim.calibrate' has no attribute {name!r}")
