@@ -35,6 +35,8 @@ def _run_one(config, name: str, role: str, port: int) -> int:
     from loadtest.staging.app import run
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format=f"%(asctime)s {name} %(name)s %(levelname)s %(message)s")
+    logging.getLogger("botcap").setLevel(logging.INFO)   # our own start/stop lines; aiogram's per-update
+                                                          # INFO lines would cost CPU under load
     try:
         asyncio.run(run(config, name, role, port))
     except BadInput as e:

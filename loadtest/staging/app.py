@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -50,14 +51,28 @@ log = logging.getLogger("botcap.staging")
 
 
 class StageMiddleware(BaseMiddleware):
-    """Opens one stage record per update, around everything aiogram does with it (FSM, filters, handler)."""
+    """Opens one stage record per update, around everything aiogram does with it (FSM, filters, handler).
 
-    def __init__(self, stages: StageLog):
+    With ``slots`` (webhook mode) it also caps the handlers in flight at ``handlers_per_instance`` — the
+    resource the model calls the instance's handler pool; the wait for a slot is ``handler_wait_s``
+    and is not part of ``handler_s``. Polling has its own cap (aiogram's or the fan-out's).
+    """
+
+    def __init__(self, stages: StageLog, slots: asyncio.Semaphore | None = None):
         self.stages = stages
+        self.slots = slots
 
     async def __call__(self, handler, event, data):
+        if self.slots is None:
+            return await self._handle(handler, event, data, 0.0)
+        t_wait = time.perf_counter()
+        async with self.slots:
+            return await self._handle(handler, event, data, time.perf_counter() - t_wait)
+
+    async def _handle(self, handler, event, data, waited_s: float):
         chat = event.message.chat.id if getattr(event, "message", None) else None
         rec, token, t0 = self.stages.begin(event.update_id, "unknown", chat)
+        rec.handler_wait_s = waited_s
         try:
             return await handler(event, data)
         except Exception as e:
@@ -125,7 +140,9 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
         storage = RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix=f"{config.redis_prefix}:fsm"))
         dp = Dispatcher(storage=storage)
         dp["deps"] = Deps(scenario=scenario, db=db, claude=claude, mcp=mcp, instance=instance)
-        dp.update.outer_middleware(StageMiddleware(stages))
+        cap = scenario.platform.handlers_per_instance
+        slots = asyncio.Semaphore(cap) if config.mode == "webhook" else None
+        dp.update.outer_middleware(StageMiddleware(stages, slots))
         dp.include_router(router)
         if config.mode == "webhook":
             SimpleRequestHandler(
@@ -164,6 +181,10 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
                                  "pid": os.getpid()}) + "\n")
     sys.stdout.flush()
     await stop.wait()
+    t_stop = time.perf_counter()
+
+    def step(what: str) -> None:
+        log.info("%s stopping: %s after %.2f s", instance, what, time.perf_counter() - t_stop)
 
     if poller:
         await poller.stop()
@@ -172,9 +193,12 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
         await asyncio.wait([polling_task], timeout=5)
     if sender:
         await sender.stop()
+    step("scheduler stopped")
     await runner.cleanup()
+    step("http stopped")
     await bot.session.close()
     await claude.close()
     await db.close()
+    step("db pool closed")
     await redis.aclose()
     stages.close()

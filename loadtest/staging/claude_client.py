@@ -109,6 +109,9 @@ class ClaudeClient:
                 continue
             self.breaker.on_success()
             CLAUDE_ATTEMPTS.labels(model_key, "ok").inc()
+            if rec is not None:
+                rec.claude_input_tokens += msg.usage.input_tokens
+                rec.claude_output_tokens += msg.usage.output_tokens
             text = "".join(getattr(b, "text", "") for b in msg.content)
             return Reply(text=text, input_tokens=msg.usage.input_tokens,
                          output_tokens=msg.usage.output_tokens, attempts=attempt)

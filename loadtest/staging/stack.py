@@ -57,6 +57,14 @@ class StackInfo:
         d["logs_dir"] = str(self.logs_dir) if self.logs_dir else None
         return d
 
+    @classmethod
+    def from_json(cls, data: dict) -> StackInfo:
+        """The inverse of ``to_json`` (e.g. from the output of ``botcap staging up --json``)."""
+        d = dict(data)
+        d["stages_dir"] = Path(d["stages_dir"])
+        d["logs_dir"] = Path(d["logs_dir"]) if d.get("logs_dir") else None
+        return cls(**d)
+
 
 def _reserve_port() -> socket.socket:
     """A bound (not listening) SO_REUSEPORT socket: holds the shared webhook port for the instances."""

@@ -47,6 +47,11 @@ class StageRecord:
     telegram_send_s: float = 0.0
     ok: bool = True
     error: str | None = None
+    # beyond the brief's schema (additive): waiting for an in-flight handler slot (webhook mode), and
+    # the tokens Claude reported (calibration of the token distributions, cost checks)
+    handler_wait_s: float = 0.0
+    claude_input_tokens: int = 0
+    claude_output_tokens: int = 0
 
 
 def current_record() -> StageRecord | None:

@@ -34,7 +34,10 @@ def pg():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, pg, redis_url):
-    scenario = fast_scenario("scheduler.placement=every_instance", "scheduler.lock=none")
+    # webhook_handle_in_background=false here (true in test_webhook): the webhook answer waits for the
+    # handler, so both of aiogram's webhook paths are exercised
+    scenario = fast_scenario("scheduler.placement=every_instance", "scheduler.lock=none",
+                             "platform.telegram.webhook_handle_in_background=false")
     s = StagingStack(scenario=scenario, instances=5, mode="webhook",
                      workdir=tmp_path_factory.mktemp("faults"),
                      database_url=pg.url, redis_url=redis_url, claude_time_scale=0.02, seed=3, keep_data=True)
