@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario
 from loadtest.harness import bundle as B
 from loadtest.harness.live import CpuMeter, LiveView, RecordTail
@@ -86,7 +87,6 @@ def _base_run_json(o: RunOptions, scenario: Scenario) -> dict[str, Any]:
 def run_load(o: RunOptions) -> dict[str, Any]:
     """Run one load test and write its RunBundle into ``o.out``; returns run.json's content."""
     o.out.mkdir(parents=True, exist_ok=True)
-    from botcap.errors import BadInput
     if (o.out / B.RUN_JSON).exists() or (o.out / B.RECORDS).exists():
         raise BadInput(f"--out: {o.out} already holds a run (choose a new folder)")
     scenario = o.scenario or load_scenario()
@@ -100,6 +100,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
         if o.target or o.external_bot:
             host, token, webhook, secret = o.telegram_url, o.bot_token, o.target, o.webhook_secret
             stack_json = {}
+            _check_fake(host, token, o.target)
         else:
             from loadtest.staging.stack import StagingStack
             stack = StagingStack(scenario=scenario, instances=o.instances, mode=o.mode,
@@ -133,8 +134,8 @@ def run_load(o: RunOptions) -> dict[str, Any]:
         run["reason"] = f"crashed: {type(e).__name__}: {e}"[:500]
         if locust is not None:
             locust.kill()
-        if not isinstance(e, Exception):
-            raise
+        if not isinstance(e, Exception) or isinstance(e, BadInput):
+            raise   # bad input stays exit 2 (after the incomplete bundle is written)
     finally:
         try:
             _finish(o, run, cpu, info, host_url=locals().get("host"), token=locals().get("token"))
@@ -142,6 +143,17 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             if stack is not None:
                 stack.stop()
     return run
+
+
+def _check_fake(host: str, token: str, target: str | None) -> None:
+    """The fake must answer, and must not also deliver to the --target webhook (duplicates)."""
+    try:
+        stats = _get_json(f"{host.rstrip('/')}/_fake/bot{token}/stats")["result"]
+    except (OSError, ValueError, KeyError) as e:
+        raise BadInput(f"--telegram-url: {host} is not a fake Telegram API for this token ({e})") from None
+    if target and stats.get("webhook_url"):
+        raise BadInput(f"--target: the bot set a webhook at the fake ({stats['webhook_url']}), which would "
+                       "deliver every update twice; drop --target (the fake then calls the webhook)")
 
 
 def _digest(o: RunOptions, run: dict, info, scenario: Scenario, cpu: CpuMeter) -> str:

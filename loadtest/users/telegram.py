@@ -114,10 +114,7 @@ class TelegramChat:
                    "chat": {"id": self.chat_id, "type": "private", "first_name": self.first_name}}
         if text.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-        update = {"message": message}
-        if self.endpoint.webhook_url:  # the fake numbers injected updates itself
-            update = {"update_id": new_id(), **update}
-        return update
+        return {"message": message}
 
     def send(self, kind: str, *, sent_at: float | None = None, text: str | None = None) -> Outcome:
         """Send one message of ``kind`` and wait for its reply; never raises for a failed request."""
@@ -136,16 +133,24 @@ class TelegramChat:
         return out
 
     def _deliver(self, body: bytes) -> str | None:
+        """Into the fake's queue; with a webhook, then also to the webhook under the fake's update_id.
+
+        The fake must know the user's message (as Telegram does) or it refuses the bot's reply to it
+        ("message to be replied not found"); queueing it is how the fake learns it, and the fake's
+        update_id keeps ids unique and increasing across every worker. A webhook bot does not poll,
+        so the queued copy is never delivered twice (unless the bot also set a webhook at the fake).
+        """
         ep = self.endpoint
         headers = {"Content-Type": "application/json"}
-        if ep.webhook_url:
-            if ep.secret:
-                headers["X-Telegram-Bot-Api-Secret-Token"] = ep.secret
-            status, _ = self.http("POST", ep.webhook_url, body, headers)
-            return None if 200 <= status < 300 else f"webhook HTTP {status}"
         status, content = self.http("POST", f"{ep.control}/updates", body, headers)
         if status != 200:
             return f"inject HTTP {status}: {content[:120]!r}"
+        if ep.webhook_url:
+            update_id = json.loads(content)["update_id"]
+            if ep.secret:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = ep.secret
+            status, _ = self.http("POST", ep.webhook_url, b'{"update_id":%d,' % update_id + body[1:], headers)
+            return None if 200 <= status < 300 else f"webhook HTTP {status}"
         return None
 
     def _await_reply(self, out: Outcome, deadline: float) -> str | None:

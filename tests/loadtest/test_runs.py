@@ -13,12 +13,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from botcap.errors import BadInput
 from loadtest.harness.profiles import resolve
 from loadtest.harness.run import RunOptions, run_load
 from loadtest.staging.stack import StagingStack
@@ -118,3 +120,35 @@ def test_digest_burst_times_every_digest_against_the_moved_clock(stack):
     assert (digests["lateness_s"] > 0).all() and summary["lateness_s"]["max"] < 60
     # pigeonhole: 30 digests within (max + 1) one-second windows
     assert summary["send_rate_per_s"]["peak_1s"] >= 30 / (summary["lateness_s"]["max"] + 1)
+
+
+def _bot_api(stack, method: str, **params) -> dict:
+    req = urllib.request.Request(f"{stack.telegram_api_url}/bot{stack.bot_token}/{method}",
+                                 data=json.dumps(params).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_target_webhook_gets_updates_posted_with_the_secret(tmp_path: Path, stack):
+    # the stack's bot stands in for a user's own webhook bot: updates go straight to its webhook
+    with pytest.raises(BadInput, match="set a webhook at the fake"):  # the fake would deliver them too
+        run_load(RunOptions(profile=resolve("ci", rate=4, duration_s=5), out=tmp_path / "dup",
+                            target=stack.webhook_url, telegram_url=stack.telegram_api_url,
+                            bot_token=stack.bot_token, live=False))
+    assert _bot_api(stack, "deleteWebhook")["ok"]
+    try:
+        run = run_load(RunOptions(profile=resolve("ci", rate=4, duration_s=5), out=tmp_path / "t",
+                                  target=stack.webhook_url, webhook_secret=stack.webhook_secret,
+                                  telegram_url=stack.telegram_api_url, bot_token=stack.bot_token, live=False))
+        bad = run_load(RunOptions(profile=resolve("ci", rate=4, duration_s=1), out=tmp_path / "bad",
+                                  target=stack.webhook_url, webhook_secret="wrong",
+                                  telegram_url=stack.telegram_api_url, bot_token=stack.bot_token, live=False))
+    finally:
+        assert _bot_api(stack, "setWebhook", url=stack.webhook_url, secret_token=stack.webhook_secret)["ok"]
+    assert run["complete"], run["reason"]
+    assert run["target"] == stack.webhook_url and run["counts"]["ok"] == run["counts"]["requests"] == 20
+    assert bad["complete"]
+    requests = pd.read_parquet(tmp_path / "bad" / "requests.parquet")
+    assert len(requests) == 4 and not requests["ok"].any()       # the bot refuses a wrong secret
+    assert requests["error"].str.match(r"webhook HTTP 40[13]").all(), requests["error"].tolist()
