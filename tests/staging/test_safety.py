@@ -1,14 +1,16 @@
 """Safety and the command: non-loopback endpoints are refused without the flag; `botcap staging up`
-exits 2 with how-to-start when PostgreSQL/Redis are unreachable."""
+exits 2 with how-to-start when PostgreSQL/Redis are unreachable; a killed supervisor leaves no orphans."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
 from loadtest.staging.config import BotConfig
+from loadtest.staging.procs import alive
 
 pytestmark = pytest.mark.services
 
@@ -47,3 +49,23 @@ def test_staging_up_exits_2_with_how_to_start_when_services_are_unreachable(tmp_
     assert "Redis at redis://127.0.0.1:1/0 is unreachable" in r.stderr
     assert "scripts/ensure_services.py" in r.stderr and "Traceback" not in r.stderr
     assert not list(tmp_path.iterdir())          # nothing was started
+
+
+def test_a_killed_supervisor_leaves_no_orphans(tmp_path):
+    """Children get PR_SET_PDEATHSIG: SIGKILL the supervisor (no chance to clean up), they still go."""
+    sleeper = "import time; print('{}', flush=True); time.sleep(120)"
+    supervisor = (
+        "import sys, time; from pathlib import Path; from loadtest.staging.procs import Child\n"
+        f"c = Child('sleeper', [sys.executable, '-c', {sleeper!r}], Path({str(tmp_path / 's.log')!r}))\n"
+        "c.ready(30); print(c.pid, flush=True); time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", supervisor], stdout=subprocess.PIPE, text=True)
+    try:
+        child_pid = int(proc.stdout.readline())
+        assert alive(child_pid)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    while alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child_pid), "the child outlived its SIGKILLed supervisor"
