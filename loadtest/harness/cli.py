@@ -119,7 +119,7 @@ def run_command(
         typer.echo(f"requests: {run.get('counts')}")
         if result is not None:
             _print_gate(result, False)
-    if run.get("reason", "").startswith("interrupted") if run.get("reason") else False:
+    if str(run.get("reason") or "").startswith("interrupted"):
         raise SystemExit(130)
     if result is not None and not result["passed"]:
         gate_failed()

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -94,7 +95,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
     B.write_run_json(o.out, run)
     scenario_file = o.out / "scenario.yaml"
     scenario_file.write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
-    stack = info = locust = None
+    stack = info = locust = host = token = None
     cpu = CpuMeter()
     try:
         if o.target or o.external_bot:
@@ -138,7 +139,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             raise   # bad input stays exit 2 (after the incomplete bundle is written)
     finally:
         try:
-            _finish(o, run, cpu, info, host_url=locals().get("host"), token=locals().get("token"))
+            _finish(o, run, cpu, info, host_url=host, token=token)
         finally:
             if stack is not None:
                 stack.stop()
@@ -231,7 +232,6 @@ def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token) -> N
     run["cpu"] = cpu.summary()
     run["ended_at"] = _now()
     requests, drops = B.read_records(o.out / B.RECORDS)
-    B.write_requests(o.out, requests)
     run["counts"] = {"requests": int(len(requests)), "ok": int(requests["ok"].sum()),
                      "failed": int((~requests["ok"]).sum()), "dropped": int(len(drops)),
                      "locust_requests": _locust_count(o.out)}
@@ -241,6 +241,7 @@ def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token) -> N
     if o.profile.workload == "open":
         run["rate_per_s"] = (len(requests) + len(drops)) / o.profile.load_s
         run["levels"] = _levels(o.profile, requests, drops)
+        _mark_steady(o.profile, requests)
     if info is not None:
         run["stages_rows"] = _collect_stages(info.stages_dir, o.out)
     if host_url and token:
@@ -248,6 +249,7 @@ def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token) -> N
             run["telegram_stats"] = _get_json(f"{host_url.rstrip('/')}/_fake/bot{token}/stats")["result"]
         except OSError as e:
             run["telegram_stats"] = {"error": str(e)}
+    B.write_requests(o.out, requests)
     run["summary"] = summary_by_kind(requests, run["duration_s"] or 0.0)
     if run["reason"] == "ok":
         run["complete"], run["reason"] = True, None
@@ -283,6 +285,17 @@ def _levels(p: Profile, requests: pd.DataFrame, drops: pd.DataFrame) -> list[dic
                     "throughput_per_s": len(ok) / seg.duration_s,
                     "latency_s": summary_by_kind(sent, seg.duration_s)["all"]})
     return out
+
+
+def _mark_steady(p: Profile, requests: pd.DataFrame) -> None:
+    """``steady`` = sent after the first ``warmup_s`` of its level (queues settle after a step)."""
+    if not len(requests):
+        requests["steady"] = pd.Series(dtype=bool)
+        return
+    starts = np.concatenate([[0.0], np.cumsum([s.duration_s for s in p.segments])])
+    t0 = float(requests["sent_at"].min())
+    level_start = t0 + starts[requests["level"].fillna(0).astype(int).clip(0, len(starts) - 1)]
+    requests["steady"] = (requests["sent_at"] - level_start) >= p.warmup_s
 
 
 def _collect_stages(stages_dir: Path, out: Path) -> int:
