@@ -47,6 +47,7 @@ class ChatUser(FastHttpUser):
         if self.environment.parsed_options.tour:  # a smoke test: every kind at least once
             for kind in (k for k, w in MIX.items() if w > 0):
                 self.say(kind)
+                self.wait()  # thinks between messages, as in the tasks
 
     @task(share("command"))
     def list_notes(self):
