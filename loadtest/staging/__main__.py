@@ -21,10 +21,12 @@ from pathlib import Path
 
 from botcap.errors import EXIT_BAD_INPUT, BadInput
 
+CHILD_GRACE_S = 7   # after forwarding SIGTERM; under StagingStack's 10 s before it SIGKILLs the launcher
 
-def _die_with_parent(parent: int) -> None:
+
+def _die_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)   # PR_SET_PDEATHSIG
     except OSError:
         return
     if os.getppid() != parent:   # the parent died before prctl took effect
@@ -52,7 +54,8 @@ def _fork_all(config, specs: list[tuple[str, str]]) -> int:
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:
-            _die_with_parent(me)
+            # the launcher only dies before its children if it was killed: then no grace, go at once
+            _die_with_parent(me, signal.SIGKILL)
             code = 1
             try:
                 code = _run_one(config, name, role, 0)
@@ -62,12 +65,17 @@ def _fork_all(config, specs: list[tuple[str, str]]) -> int:
                 os._exit(code)
         children[pid] = name
 
-    def forward(signum, _frame):
+    def send(signum) -> None:
         for pid in children:
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
+
+    def forward(signum, _frame):
+        send(signum)
+        signal.signal(signal.SIGALRM, lambda *_: send(signal.SIGKILL))
+        signal.alarm(CHILD_GRACE_S)            # whatever has not stopped by then is killed
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)

@@ -48,6 +48,7 @@ from loadtest.staging.scheduler import DigestSender
 from loadtest.staging.timings import StageLog
 
 log = logging.getLogger("botcap.staging")
+SHUTDOWN_TIMEOUT_S = 6.0      # under the launcher's 7 s and the stack's 10 s grace
 
 
 class StageMiddleware(BaseMiddleware):
@@ -175,8 +176,15 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():        # a second signal: the graceful stop is stuck, leave now
+            stages.close()
+            os._exit(1)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     sys.stdout.write(json.dumps({"instance": instance, "role": role, "url": f"http://127.0.0.1:{port}",
                                  "pid": os.getpid()}) + "\n")
     sys.stdout.flush()
@@ -186,6 +194,21 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
     def step(what: str) -> None:
         log.info("%s stopping: %s after %.2f s", instance, what, time.perf_counter() - t_stop)
 
+    async def shutdown() -> None:
+        await _shutdown(poller, polling_task, dp, sender, runner, bot, claude, db, redis, step)
+
+    step("signal received")
+    try:
+        # bounded: a stop that hangs (a dependency that never answers) must not leave an immortal process
+        await asyncio.wait_for(shutdown(), SHUTDOWN_TIMEOUT_S)
+    except TimeoutError:
+        log.error("%s: graceful stop took over %.0f s; exiting anyway", instance, SHUTDOWN_TIMEOUT_S)
+        stages.close()
+        os._exit(1)
+    stages.close()
+
+
+async def _shutdown(poller, polling_task, dp, sender, runner, bot, claude, db, redis, step) -> None:
     if poller:
         await poller.stop()
     if polling_task:
@@ -201,4 +224,3 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
     await db.close()
     step("db pool closed")
     await redis.aclose()
-    stages.close()

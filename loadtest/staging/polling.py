@@ -46,9 +46,7 @@ class FanoutPoller:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await asyncio.wait(self._tasks, timeout=2)   # a blocked read must not hold the stop up
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=5)
         with contextlib.suppress(Exception):

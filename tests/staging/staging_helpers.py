@@ -158,3 +158,13 @@ async def run_digest_burst(info: StackInfo, chat_ids: list[int], settle_s: float
         for c in chat_ids:
             per_chat[c] = sum(1 for m in await users.sent(c) if m["text"].startswith("Your daily digest"))
     return await digests_sent(info, chat_ids), per_chat
+
+
+def assert_no_orphans(info: StackInfo, grace_s: float = 5.0) -> None:
+    """Every process of a stopped stack is gone (within ``grace_s``)."""
+    from loadtest.staging.procs import alive
+
+    deadline = time.monotonic() + grace_s
+    while (left := [n for n, pid in info.pids.items() if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"processes left after stop: {left}; see {info.logs_dir}"

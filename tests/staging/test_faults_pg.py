@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-from staging_helpers import Users, fast_scenario, run_digest_burst
+from staging_helpers import Users, assert_no_orphans, fast_scenario, run_digest_burst
 from throwaway_pg import ThrowawayPg
 
 from loadtest.staging.handlers import NOTE_NOT_SAVED
@@ -43,6 +43,7 @@ def stack(tmp_path_factory, pg, redis_url):
                      database_url=pg.url, redis_url=redis_url, claude_time_scale=0.02, seed=3, keep_data=True)
     with s as info:
         yield info
+    assert_no_orphans(info)
 
 
 def test_every_instance_without_lock_sends_duplicate_digests(stack):

@@ -8,7 +8,7 @@ import json
 
 import aiohttp
 import pytest
-from staging_helpers import Users, check_every_kind, fast_scenario, run_digest_burst
+from staging_helpers import Users, assert_no_orphans, check_every_kind, fast_scenario, run_digest_burst
 
 from loadtest.staging.stack import StagingStack
 
@@ -22,6 +22,7 @@ def stack(tmp_path_factory, database_url, redis_url):
                      database_url=database_url, redis_url=redis_url, claude_time_scale=0.02, seed=2)
     with s as info:
         yield info
+    assert_no_orphans(info)
 
 
 def test_every_kind_gets_its_reply_in_polling_mode_with_several_instances(stack):
