@@ -13,7 +13,7 @@ from collections import deque
 
 import simpy
 
-__all__ = ["Gauge", "Semaphore"]
+__all__ = ["Gauge", "Semaphore", "Start"]
 
 
 class Gauge:
@@ -55,6 +55,21 @@ class Gauge:
         return self.busy_area, self.queue_area
 
 
+class Start:
+    """A waiter of ``Semaphore.then``: a function call instead of an event, run holding the unit when
+    ``release()`` passes it on. Queuing one costs a small object, not a SimPy process waiting on an event
+    (the 10:00 digest burst at 100K DAU queues 150,000 jobs)."""
+
+    __slots__ = ("fn", "args")
+    triggered = False  # never times out: release() always hands it the unit
+
+    def __init__(self, fn, args: tuple):
+        self.fn, self.args = fn, args
+
+    def succeed(self, _value=None) -> None:
+        self.fn(*self.args)
+
+
 class Semaphore(Gauge):
     """``capacity`` units; FIFO waiters; optional timeout per waiter.
 
@@ -73,7 +88,7 @@ class Semaphore(Gauge):
         if capacity < 1:
             raise ValueError(f'"capacity" of {name} must be >= 1 (got {capacity})')
         super().__init__(env, name, capacity)
-        self._waiters: deque[simpy.Event] = deque()
+        self._waiters: deque[simpy.Event | Start] = deque()
 
     def acquire(self, timeout_s: float | None = None) -> simpy.Event | None:
         # _advance() inlined in acquire/release: they run several times per simulated request
@@ -96,6 +111,26 @@ class Semaphore(Gauge):
         if timeout_s is not None:
             self.env.timeout(timeout_s).callbacks.append(lambda _t, ev=ev: self._expire(ev))
         return ev
+
+    def then(self, fn, *args) -> None:
+        """Call ``fn(*args)`` holding a unit: now if one is free, else when ``release()`` passes one to it
+        (FIFO with the other waiters, counted in the queue as they are)."""
+        now = self.env.now
+        dt = now - self._last_t
+        if dt > 0.0:
+            self.busy_area += self.in_use * dt
+            self.queue_area += self.queue_len * dt
+            self._last_t = now
+        if self.in_use < self.capacity and not self.queue_len:
+            self.in_use += 1
+            if self.in_use > self.peak_in_use:
+                self.peak_in_use = self.in_use
+            fn(*args)
+            return
+        self._waiters.append(Start(fn, args))
+        self.queue_len += 1
+        if self.queue_len > self.peak_queue:
+            self.peak_queue = self.queue_len
 
     def _expire(self, ev: simpy.Event) -> None:
         if not ev.triggered:

@@ -101,17 +101,13 @@ def plan_digests(scenario: Scenario, seed: int) -> DigestPlan | None:
 
 
 def digest_job(node, req: Request, plan, lock: str, claim: list, counters: dict, record):
-    """One process's run of one digest: scheduler slot, the lock (when in every instance), the work.
+    """One process's run of one digest, started holding a scheduler slot: the lock (when in every
+    instance), the work.
 
     ``claim`` is shared by the processes firing the same digest: [a sender is chosen]. A process that
     sends calls ``record(req)`` (its ``req`` becomes a row) and returns True.
     """
     env = node.env
-    t0 = env.now
-    ev = node.scheduler.acquire()
-    if ev is not None:
-        yield ev
-        req.wait_handler_s = env.now - t0
     req.instance = node.index
     if lock == "advisory":
         error = yield from node.db.query(req)  # SELECT pg_try_advisory_lock(digest id)
@@ -140,7 +136,12 @@ def digest_job(node, req: Request, plan, lock: str, claim: list, counters: dict,
 
 def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_clock_s: float,
                 horizon_s: float, counters: dict, record):
-    """SimPy process: fire every planned digest of the horizon on ``nodes``; ``record(req)`` keeps a send."""
+    """SimPy process: fire every planned digest of the horizon on ``nodes``; ``record(req)`` keeps a send.
+
+    A node's jobs queue for its scheduler slots as plain calls (``Semaphore.then``): the job's process
+    and its request exist only once it holds a slot, not from its planned time (at 100K DAU, 10:00
+    would otherwise start 30,000 x instances processes at once).
+    """
     days = math.ceil((start_clock_s + horizon_s) / DAY_S)
     t_all = np.concatenate([d * DAY_S + dplan.planned_clock_s - start_clock_s for d in range(days)])
     who = np.tile(np.arange(len(dplan.planned_clock_s)), days)
@@ -149,6 +150,13 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
     t_list, who_list = t_all[keep][order].tolist(), who[keep][order].tolist()
     shift = (dplan.planned_clock_s - dplan.preferred_clock_s).tolist()
     moved, chats = dplan.moved.tolist(), dplan.chat_ids.tolist()
+
+    def start(node, t: float, i: int, claim: list) -> None:  # holding one of node's scheduler slots
+        req = Request(-1, "digest", t, chats[i], is_digest=True)
+        req.preferred_s, req.planned_s = t - shift[i], t
+        req.wait_handler_s = env.now - t
+        env.process(digest_job(node, req, plan, lock, claim, counters, record))
+
     for t, i in zip(t_list, who_list, strict=True):
         if t > env.now:
             yield env.timeout(t - env.now)
@@ -158,6 +166,4 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
             counters["moved_by_s_total"] += abs(shift[i])
         claim = [False]
         for node in nodes:
-            req = Request(-1, "digest", t, chats[i], is_digest=True)
-            req.preferred_s, req.planned_s = t - shift[i], t
-            env.process(digest_job(node, req, plan, lock, claim, counters, record))
+            node.scheduler.then(start, node, t, i, claim)
