@@ -39,15 +39,16 @@ def check_services(database_url: str, redis_url: str) -> None:
         raise BadInput([*problems, f"how to fix: {HOW_TO_START}"])
 
 
-async def _drop(database_url: str, schema: str, redis_url: str, prefix: str) -> None:
-    try:
-        conn = await asyncpg.connect(database_url, timeout=5)
+async def _drop(database_url: str, schema: str | None, redis_url: str, prefix: str) -> None:
+    if schema is not None:
         try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        pass
+            conn = await asyncpg.connect(database_url, timeout=5)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            finally:
+                await conn.close()
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            pass
     r = aioredis.Redis.from_url(redis_url, socket_connect_timeout=5)
     try:
         keys = [k async for k in r.scan_iter(match=f"{prefix}:*", count=1000)]
@@ -59,5 +60,6 @@ async def _drop(database_url: str, schema: str, redis_url: str, prefix: str) -> 
         await r.aclose()
 
 
-def drop_data(database_url: str, schema: str, redis_url: str, prefix: str) -> None:
+def drop_data(database_url: str, schema: str | None, redis_url: str, prefix: str) -> None:
+    """Drop the stack's schema (unless None) and delete its Redis keys; never raises."""
     asyncio.run(_drop(database_url, schema, redis_url, prefix))

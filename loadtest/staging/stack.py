@@ -226,8 +226,9 @@ class StagingStack:
         if self._port_holder is not None:
             self._port_holder.close()
             self._port_holder = None
-        if not self.keep_data:
-            drop_data(self.database_url, self.db_schema, self.redis_url, self.redis_prefix)
+        # Redis keys (clock, locks, FSM, polling queue) are always removed; the schema unless keep_data
+        schema = None if self.keep_data else self.db_schema
+        drop_data(self.database_url, schema, self.redis_url, self.redis_prefix)
         atexit.unregister(self.stop)
 
     def __enter__(self) -> StackInfo:

@@ -40,7 +40,7 @@ def stack(tmp_path_factory, pg, redis_url):
                              "platform.telegram.webhook_handle_in_background=false")
     s = StagingStack(scenario=scenario, instances=5, mode="webhook",
                      workdir=tmp_path_factory.mktemp("faults"),
-                     database_url=pg.url, redis_url=redis_url, claude_time_scale=0.02, seed=3, keep_data=True)
+                     database_url=pg.url, redis_url=redis_url, claude_time_scale=0.02, seed=3)
     with s as info:
         yield info
     assert_no_orphans(info)
