@@ -14,7 +14,7 @@ import aiohttp
 import asyncpg
 import pytest
 from staging_helpers import Users, assert_no_orphans, fast_scenario, run_digest_burst
-from throwaway_pg import ThrowawayPg
+from staging_throwaway_pg import ThrowawayPg
 
 from loadtest.staging.handlers import NOTE_NOT_SAVED
 from loadtest.staging.stack import StagingStack
