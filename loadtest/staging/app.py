@@ -45,7 +45,7 @@ from loadtest.staging.handlers import Deps, router
 from loadtest.staging.mcp import McpLookup
 from loadtest.staging.polling import FanoutPoller
 from loadtest.staging.scheduler import DigestSender
-from loadtest.staging.timings import StageLog
+from loadtest.staging.timings import BREAKER, IN_USE, StageLog
 
 log = logging.getLogger("botcap.staging")
 SHUTDOWN_TIMEOUT_S = 6.0      # under the launcher's 7 s and the stack's 10 s grace
@@ -106,6 +106,12 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
 
     app = web.Application()
     mcp = McpLookup(scenario)
+    state_value = {"closed": 0, "half_open": 1, "open": 2}
+    BREAKER.labels("claude").set_function(lambda: state_value[claude.breaker.state])
+    BREAKER.labels("mcp").set_function(lambda: state_value[mcp.breaker.state])
+    IN_USE.labels("db_pool").set_function(lambda: pool.get_size() - pool.get_idle_size())
+    sem_size = scenario.platform.claude.concurrency_per_instance
+    IN_USE.labels("claude_semaphore").set_function(lambda: sem_size - claude.semaphore._value)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "instance": instance, "role": role, "mode": config.mode,

@@ -155,12 +155,13 @@ class DigestSender:
                 with timed("telegram_send"):
                     sent = await self._send(row["chat_id"], f"Your daily digest ({fmt(row['slot_min'])}): "
                                                             f"{answer.text}")
+                clock_at = await self.clock.now_datetime()
                 async with self.db.connection() as conn:
                     await conn.execute(
-                        "INSERT INTO digests_sent (schedule_id, user_id, day, slot_min, instance, message_id)"
-                        " "
-                        "VALUES ($1, $2, $3, $4, $5, $6)", row["schedule_id"], row["user_id"], day,
-                        row["slot_min"], self.instance, sent.message_id)
+                        "INSERT INTO digests_sent (schedule_id, user_id, day, slot_min, instance, "
+                        "message_id, clock_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        row["schedule_id"], row["user_id"], day, row["slot_min"], self.instance,
+                        sent.message_id, clock_at)
                 DIGESTS.inc()
                 return 1
             except (ClaudeUnavailable, Exception) as e:  # noqa: BLE001 - retried next tick

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 STAGES = ("handler", "db_acquire", "db_query", "claude_semaphore_wait", "claude_call", "mcp", "telegram_send")
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -24,6 +24,10 @@ STAGE_SECONDS = Histogram("botcap_stage_seconds", "Time per update spent in one 
 UPDATES = Counter("botcap_updates_total", "Updates handled", ["kind", "ok"])
 CLAUDE_ATTEMPTS = Counter("botcap_claude_attempts_total", "Claude HTTP attempts", ["model", "outcome"])
 DIGESTS = Counter("botcap_digests_sent_total", "Digests sent by this process")
+# sampled when scraped (set_function): how full each modelled resource is right now
+IN_USE = Gauge("botcap_resource_in_use", "Units of a resource in use (db_pool, claude_semaphore)",
+               ["resource"])
+BREAKER = Gauge("botcap_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open", ["name"])
 
 _current: contextvars.ContextVar[StageRecord | None] = contextvars.ContextVar("stage_record", default=None)
 

@@ -125,8 +125,8 @@ async def digests_sent(info: StackInfo, chat_ids: list[int]) -> list[dict]:
 
     conn = await asyncpg.connect(info.database_url, server_settings={"search_path": info.db_schema})
     try:
-        rows = await conn.fetch("SELECT schedule_id, user_id, day, slot_min, instance FROM digests_sent "
-                                "WHERE user_id = ANY($1::bigint[])", chat_ids)
+        rows = await conn.fetch("SELECT schedule_id, user_id, day, slot_min, instance, clock_at "
+                                "FROM digests_sent WHERE user_id = ANY($1::bigint[])", chat_ids)
     finally:
         await conn.close()
     return [dict(r) for r in rows]

@@ -4,6 +4,7 @@ the digest scheduler in every instance with the PostgreSQL advisory lock sends e
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 
 import aiohttp
@@ -42,4 +43,7 @@ def test_every_instance_with_advisory_lock_sends_each_digest_exactly_once(stack)
     assert len(rows) == len(chats), f"{len(rows)} digests recorded for {len(chats)} subscribers"
     assert len({r["schedule_id"] for r in rows}) == len(chats)
     assert all(r["slot_min"] == 600 for r in rows)
+    lateness = [(r["clock_at"] - datetime.datetime.combine(r["day"], datetime.time(10, 0))).total_seconds()
+                for r in rows]
+    assert all(0 <= s < 60 for s in lateness), lateness      # sent in the 10:00 minute, by the set clock
     assert per_chat == {c: 1 for c in chats}

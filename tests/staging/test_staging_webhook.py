@@ -140,6 +140,8 @@ def test_stage_timings_file_and_metrics(stack):
     body = b"".join(urlopen(u + "/metrics", timeout=10).read() for u in stack.instance_urls).decode()
     assert 'botcap_stage_seconds_count{kind="note",stage="db_query"}' in body
     assert 'botcap_updates_total{kind="command",ok="true"}' in body
+    assert 'botcap_resource_in_use{resource="db_pool"}' in body
+    assert 'botcap_breaker_state{name="claude"}' in body
 
 
 def _faults(info, body: dict) -> None:
