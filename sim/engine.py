@@ -117,6 +117,8 @@ def _sampler(env, platform: Platform, samples: list, progress):
     while True:
         now = env.now
         for name, gauges in groups.items():
+            for g in gauges:
+                g.settle()
             samples.append((now, name, sum(g.in_use for g in gauges), sum(g.queue_len for g in gauges)))
         if progress is not None:
             progress(now)

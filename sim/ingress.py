@@ -22,7 +22,7 @@ import simpy
 
 from sim.instance import Node
 from sim.record import Request
-from sim.resources import Semaphore
+from sim.resources import DelayedSemaphore
 from sim.workload import KindPlan
 
 __all__ = ["Webhook", "Poller"]
@@ -32,11 +32,10 @@ class Webhook:
     def __init__(self, env: simpy.Environment, nodes: list[Node], *, max_connections: int, rtt_s: float,
                  in_background: bool, timeout_s: float):
         self.env, self.nodes = env, nodes
-        self.connections = Semaphore(env, "webhook_connections", max_connections)
+        self.connections = DelayedSemaphore(env, "webhook_connections", max_connections)
         self.half_rtt_s = rtt_s / 2
         self.in_background, self.timeout_s = in_background, timeout_s
         self._next = 0
-        self._release = lambda _event: self.connections.release()  # a timeout's callback, made once
 
     def submit(self, req: Request, plan: KindPlan) -> None:
         """Deliver without waiting for the outcome (open arrivals)."""
@@ -55,10 +54,7 @@ class Webhook:
         if self.half_rtt_s:
             yield env.timeout(self.half_rtt_s)  # the POST reaches the instance
         if self.in_background:
-            if self.half_rtt_s:  # the 200 travels back while the handler already runs
-                env.timeout(self.half_rtt_s).callbacks.append(self._release)
-            else:
-                conns.release()
+            conns.release_at(env.now + self.half_rtt_s)  # the 200 travels back while the handler runs
             yield from node.handle(req, plan)
             return
         held = [True]

@@ -13,7 +13,7 @@ from collections import deque
 
 import simpy
 
-__all__ = ["Gauge", "Semaphore", "Start"]
+__all__ = ["Gauge", "Semaphore", "DelayedSemaphore", "Start"]
 
 
 class Gauge:
@@ -51,8 +51,13 @@ class Gauge:
 
     def areas(self) -> tuple[float, float]:
         """(busy area, queue area) up to now."""
+        self.settle()
         self._advance()
         return self.busy_area, self.queue_area
+
+    def settle(self) -> None:
+        """Apply the changes due by now that are kept lazily (none here: see ``DelayedSemaphore``); call
+        before reading ``in_use``/``queue_len`` from outside."""
 
 
 class Start:
@@ -156,3 +161,63 @@ class Semaphore(Gauge):
                 ev.succeed(True)  # the unit passes straight to the waiter: in_use unchanged
                 return
         self.in_use -= 1
+
+
+class DelayedSemaphore(Semaphore):
+    """A ``Semaphore`` whose units can be given back at a later time, ``release_at(t)``, without an event.
+
+    The webhook gives its connection back half a round trip after delivery: one timeout per request
+    only to decrement a counter. Those times never decrease, so they wait in a deque and are applied
+    (with the time-integrals split at each one) when the semaphore is next used or read; a real timer
+    is set only while someone queues, so that a waiter gets the unit exactly when it is given back.
+    """
+
+    __slots__ = ("_due", "_timer")
+
+    def __init__(self, env: simpy.Environment, name: str, capacity: int):
+        super().__init__(env, name, capacity)
+        self._due: deque[float] = deque()
+        self._timer = False
+
+    def release_at(self, t: float) -> None:
+        """Give a unit back at ``t`` (>= now and >= every earlier ``release_at``)."""
+        self._due.append(t)
+        if self.queue_len and not self._timer:
+            self._set_timer()
+
+    def acquire(self, timeout_s: float | None = None) -> simpy.Event | None:
+        due = self._due
+        if due and due[0] <= self.env.now:
+            self.settle()
+        ev = super().acquire(timeout_s)
+        if ev is not None and due and not self._timer:
+            self._set_timer()
+        return ev
+
+    def release(self) -> None:
+        self.settle()
+        super().release()
+
+    def settle(self) -> None:
+        due, now = self._due, self.env.now
+        while due and due[0] <= now:
+            t = due.popleft()
+            dt = t - self._last_t
+            if dt > 0.0:
+                self.busy_area += self.in_use * dt
+                self.queue_area += self.queue_len * dt
+                self._last_t = t
+            if self.queue_len:  # t == now: the timer set for it, or an acquire at the same instant
+                super().release()
+            else:
+                self.in_use -= 1
+
+    def _set_timer(self) -> None:
+        self._timer = True
+        self.env.timeout(self._due[0] - self.env.now).callbacks.append(self._on_timer)
+
+    def _on_timer(self, _event) -> None:
+        self._timer = False
+        self.settle()
+        if self.queue_len and self._due:
+            self._set_timer()
