@@ -99,10 +99,12 @@ class ClaudeClient:
             except asyncio.CancelledError:
                 self.breaker.release_trial()
                 raise
-            except (anthropic.APIStatusError, anthropic.APIConnectionError) as e:
+            except Exception as e:  # noqa: BLE001 - API errors and anything unexpected count as failures
                 last = e
                 self.breaker.on_failure()
-                CLAUDE_ATTEMPTS.labels(model_key, str(getattr(e, "status_code", "connection"))).inc()
+                outcome = getattr(e, "status_code", None) or (
+                    "connection" if isinstance(e, anthropic.APIConnectionError) else type(e).__name__)
+                CLAUDE_ATTEMPTS.labels(model_key, str(outcome)).inc()
                 if not _retryable(e) or attempt == self.retry.max_attempts:
                     break
                 await asyncio.sleep(self.backoff_s(attempt, e))
