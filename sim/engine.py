@@ -45,16 +45,20 @@ class RawRun:
 
 
 def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
-             progress: Callable[[float], None] | None = None) -> RawRun:
+             progress: Callable[[float], None] | None = None,
+             arrivals: OpenArrivals | Sessions | None = None) -> RawRun:
     """One replication. ``hours`` overrides scenario.horizon.hours; ``progress(sim_time_s)`` is called
-    about every simulated minute."""
+    about every simulated minute. ``arrivals`` is a given user-message plan (e.g. a measured trace as
+    ``OpenArrivals``, its ``names`` kinds of the scenario's mix) instead of the one drawn from the
+    scenario; arrivals at or after the horizon are never reached."""
     horizon_s = (scenario.horizon.hours if hours is None else hours) * 3600.0
     warmup_s = min(scenario.horizon.warmup_s, horizon_s)
     env = simpy.Environment()
     plans = kind_plans(scenario, seed)
     platform = build_platform(env, scenario, seed, plans, horizon_s)
     requests: list[Request] = platform.requests
-    arrivals = user_arrivals(scenario, seed, horizon_s)
+    if arrivals is None:
+        arrivals = user_arrivals(scenario, seed, horizon_s)
     if isinstance(arrivals, OpenArrivals):
         env.process(_open_arrivals(env, platform, plans, arrivals, requests))
     else:

@@ -5,16 +5,11 @@ past the knee a level inherits the backlog of the level before. Replaying the ve
 received, in order, gives the model the same history, so a measured and a predicted level differ only
 by what the model gets wrong (and by service-time noise), not by the luck of a fresh Poisson draw.
 
-The engine draws its own arrival plan (``sim.workload.user_arrivals``) and has no parameter for a
-given one yet, so ``simulate_trace`` substitutes the plan for the duration of one call (a narrow,
-documented seam: the engine's module attribute ``user_arrivals``; nothing else of the engine is
-touched). Once ``sim.engine.simulate`` accepts ``arrivals=``, this module only has to call it.
+The trace goes to the engine as its arrival plan (``sim.engine.simulate(..., arrivals=...)``, an
+``OpenArrivals``): nothing of the engine is patched.
 """
 
 from __future__ import annotations
-
-import threading
-from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -26,7 +21,6 @@ from sim.workload import OpenArrivals
 __all__ = ["simulate_trace", "replay_scenario", "TAIL_S"]
 
 TAIL_S = 120.0          # simulated after the last arrival so that the last replies come back
-_LOCK = threading.Lock()
 
 
 def replay_scenario(scenario: Scenario, *, kinds: list[str], hours: float) -> Scenario:
@@ -65,12 +59,7 @@ def simulate_trace(scenario: Scenario, trace: pd.DataFrame, seed: int) -> pd.Dat
     chats = (trace["chat_id"].to_numpy(dtype=np.int64) if "chat_id" in trace
              else np.arange(len(trace), dtype=np.int64))[order]
     plan = OpenArrivals(t_s=t[order], kinds=kind_idx, chat_ids=chats, names=names)
-
-    def given(_scenario, _seed, _horizon_s):
-        return plan
-
-    with _LOCK, mock.patch.object(engine, "user_arrivals", given):
-        raw = engine.simulate(sc, seed)
+    raw = engine.simulate(sc, seed, arrivals=plan)
     df = raw.requests
     df = df[~df["is_digest"].astype(bool)].sort_values("id", kind="stable").reset_index(drop=True)
     df["trace_row"] = order[: len(df)]

@@ -90,3 +90,19 @@ def test_progress_is_called_every_simulated_minute():
     seen = []
     simulate(load_scenario(sets=SMALL), 1, hours=0.1, progress=seen.append)
     assert seen == [60.0 * i for i in range(6)]
+
+
+def test_given_arrivals_replace_the_drawn_plan():
+    import numpy as np
+
+    from sim.workload import OpenArrivals
+
+    sc = load_scenario(sets=[*SMALL, "workload.digests.subscribers_share=0", "horizon.warmup_s=0"])
+    names = tuple(sc.workload.mix)
+    plan = OpenArrivals(t_s=np.array([1.0, 2.5, 2.5, 4000.0]), kinds=np.array([0, 1, 0, 0], dtype=np.int32),
+                        chat_ids=np.array([7, 8, 9, 10]), names=names)
+    run = simulate(sc, 3, hours=1.0, arrivals=plan)
+    r = run.requests
+    assert r.arrival_s.tolist() == [1.0, 2.5, 2.5]      # the one after the horizon is never reached
+    assert r.kind.tolist() == [names[0], names[1], names[0]] and r.chat_id.tolist() == [7, 8, 9]
+    assert r.ok.all()
