@@ -27,8 +27,14 @@ def register(app: typer.Typer) -> None:
         set_: SetOption = None,
         workdir: Annotated[Path | None, typer.Option(help="logs, stage timings (default: temp)")] = None,
         claude_time_scale: Annotated[float, typer.Option(help="fake Claude latency multiplier")] = 1.0,
-        allow_non_loopback: Annotated[bool, typer.Option(
-            help="allow Telegram/Anthropic endpoints off this machine")] = False,
+        telegram_api_url: Annotated[str | None, typer.Option(
+            help="use this Bot API instead of starting the fake")] = None,
+        claude_api_url: Annotated[str | None, typer.Option(
+            help="use this Messages API instead of starting the fake")] = None,
+        bot_token: Annotated[str | None, typer.Option(help="token for --telegram-api-url")] = None,
+        allow_non_loopback: Annotated[list[str] | None, typer.Option(
+            "--allow-non-loopback", metavar="HOST",
+            help="allow this non-loopback API host (repeatable); refused otherwise")] = None,
         json_: JsonFlag = False,
     ) -> None:
         """Start the fakes and N bot instances, print their URLs, run until Ctrl-C or SIGTERM."""
@@ -46,7 +52,9 @@ def register(app: typer.Typer) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: stop.set())
         stack = StagingStack(scenario=sc, instances=n, mode=chosen, workdir=folder,
-                             claude_time_scale=claude_time_scale, allow_non_loopback=allow_non_loopback)
+                             claude_time_scale=claude_time_scale, allow_non_loopback=allow_non_loopback or [],
+                             telegram_api_url=telegram_api_url, claude_api_url=claude_api_url,
+                             bot_token=bot_token)
         try:
             info = stack.start()
             if json_:

@@ -25,7 +25,7 @@ import yaml
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario
-from loadtest.staging.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, BotConfig
+from loadtest.staging.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, BotConfig, check_loopback
 from loadtest.staging.db import migrate
 from loadtest.staging.procs import Child, stop_all
 from loadtest.staging.services import check_services, drop_data
@@ -97,8 +97,12 @@ class StagingStack:
     def __init__(self, *, scenario: Scenario | None = None, instances: int = 1,
                  mode: Literal["webhook", "polling"] = "webhook", workdir: Path,
                  database_url: str | None = None, redis_url: str | None = None,
-                 claude_time_scale: float = 1.0, allow_non_loopback: bool = False,
-                 seed: int | None = None, keep_data: bool = False):
+                 claude_time_scale: float = 1.0, allow_non_loopback: bool | list[str] = False,
+                 seed: int | None = None, keep_data: bool = False,
+                 telegram_api_url: str | None = None, claude_api_url: str | None = None,
+                 bot_token: str | None = None):
+        """``telegram_api_url`` / ``claude_api_url``: use an API already running there instead of starting
+        that fake (refused off loopback unless ``allow_non_loopback`` is True or names the host)."""
         if instances < 1:
             raise BadInput(f"instances: must be >= 1 (got {instances})")
         if mode not in ("webhook", "polling"):
@@ -109,7 +113,9 @@ class StagingStack:
         self.database_url = database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
         self.redis_url = redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
         self.claude_time_scale = claude_time_scale
-        self.allow_non_loopback = allow_non_loopback
+        self.allowed_hosts = (["*"] if allow_non_loopback is True else list(allow_non_loopback or []))
+        self.external = {"telegram": telegram_api_url, "claude": claude_api_url}
+        self.bot_token = bot_token
         self.seed, self.keep_data = seed, keep_data
         self.stack_id = secrets.token_hex(4)
         self.db_schema = f"botcap_staging_{self.stack_id}"
@@ -121,6 +127,9 @@ class StagingStack:
 
     # -------------------------------------------------------------------------------- lifecycle
     def start(self) -> StackInfo:
+        for name, url in self.external.items():      # refused before anything is started
+            if url is not None:
+                check_loopback(f"{name}_api_url", url, self.allowed_hosts)
         check_services(self.database_url, self.redis_url)
         self._started = True
         atexit.register(self.stop)
@@ -153,16 +162,21 @@ class StagingStack:
                        "--time-scale", str(self.claude_time_scale)]
         if self.seed is not None:
             claude_args += ["--seed", str(self.seed)]
-        fakes = [self._spawn("telegram", ["-m", "loadtest.fakes.telegram", "--port", "0",
-                                          "--scenario", str(scenario_file)]),
-                 self._spawn("claude", claude_args)]
+        fakes = {}
+        if self.external["telegram"] is None:
+            fakes["telegram"] = self._spawn("telegram", ["-m", "loadtest.fakes.telegram", "--port", "0",
+                                                         "--scenario", str(scenario_file)])
+        if self.external["claude"] is None:
+            fakes["claude"] = self._spawn("claude", claude_args)
         self._phase("fakes spawned")
         asyncio.run(migrate(self.database_url, self.db_schema))
         self._phase("migrated")
-        telegram_url, claude_url = (c.ready(READY_TIMEOUT_S)["url"] for c in fakes)
+        urls = {name: fakes[name].ready(READY_TIMEOUT_S)["url"] if url is None else url.rstrip("/")
+                for name, url in self.external.items()}
+        telegram_url, claude_url = urls["telegram"], urls["claude"]
         self._phase("fakes ready")
 
-        token = f"{100000 + secrets.randbelow(900000)}:{secrets.token_urlsafe(27)[:35]}"   # Telegram's shape
+        token = self.bot_token or f"{100000 + secrets.randbelow(900000)}:{secrets.token_urlsafe(27)[:35]}"
         secret = secrets.token_urlsafe(24) if self.mode == "webhook" else ""
         self._port_holder = _reserve_port()
         port = self._port_holder.getsockname()[1]
@@ -172,7 +186,7 @@ class StagingStack:
             stages_dir=str(stages_dir), mode=self.mode, db_schema=self.db_schema,
             redis_prefix=self.redis_prefix,
             webhook_port=port, webhook_secret=secret, polling_fanout=self.instances > 1,
-            allow_non_loopback=["*"] if self.allow_non_loopback else [])
+            allow_non_loopback=self.allowed_hosts)
         config.check_endpoints()
         config_file = self.workdir / "stack-config.json"
         config.dump(config_file)
@@ -208,7 +222,7 @@ class StagingStack:
             webhook_url=webhook_url, webhook_secret=secret or None, instance_urls=instance_urls,
             scheduler_url=ready["scheduler"]["url"] if sched else instance_urls[0], stages_dir=stages_dir,
             database_url=self.database_url, redis_url=self.redis_url,
-            pids={"telegram": fakes[0].pid, "claude": fakes[1].pid, "launcher": launcher.pid,
+            pids={**{name: c.pid for name, c in fakes.items()}, "launcher": launcher.pid,
                   **{name: line["pid"] for name, line in ready.items()}}, db_schema=self.db_schema,
             redis_prefix=self.redis_prefix, logs_dir=self.logs_dir)
         (self.workdir / "stack.json").write_text(json.dumps(self.info.to_json(), indent=2))

@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from botcap.errors import BadInput
 from loadtest.staging.config import BotConfig
 from loadtest.staging.procs import alive
+from loadtest.staging.stack import StagingStack
 
 pytestmark = pytest.mark.services
 
@@ -69,3 +71,19 @@ def test_a_killed_supervisor_leaves_no_orphans(tmp_path):
     while alive(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(child_pid), "the child outlived its SIGKILLed supervisor"
+
+
+@pytest.mark.parametrize("field", ["telegram_api_url", "claude_api_url"])
+def test_stack_refuses_a_non_loopback_api_before_starting_anything(tmp_path, field):
+    stack = StagingStack(workdir=tmp_path / "stack", **{field: "https://api.example.org"})
+    with pytest.raises(BadInput, match="--allow-non-loopback api.example.org"):
+        stack.start()
+    assert not (tmp_path / "stack").exists()
+
+
+def test_staging_up_refuses_a_non_loopback_api_without_the_flag(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "botcap.cli", "staging", "up", "--claude-api-url",
+                        "https://api.anthropic.com", "--workdir", str(tmp_path / "w")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "claude_api_url: 'https://api.anthropic.com' is not on loopback" in r.stderr
+    assert not (tmp_path / "w").exists()
