@@ -18,8 +18,6 @@ import redis
 
 from loadtest.staging.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
-pytestmark = pytest.mark.services
-
 
 def _with_db(url: str, name: str) -> str:
     return urlunparse(urlparse(url)._replace(path=f"/{name}"))
