@@ -10,6 +10,7 @@ whole run.
 from __future__ import annotations
 
 import copy
+import gc
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals
 __all__ = ["RawRun", "simulate", "SAMPLE_EVERY_S"]
 
 SAMPLE_EVERY_S = 60.0
+FREEZE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,11 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
     env.process(_sampler(env, platform, samples, progress))
     snapshot: dict = {}
     env.process(_at_warmup(env, warmup_s, platform, snapshot))
-    env.run(until=horizon_s)
+    env.process(_gc_freeze(env))
+    try:
+        env.run(until=horizon_s)
+    finally:
+        gc.unfreeze()
     if not snapshot:  # warm-up as long as the horizon: an empty window
         _take_snapshot(platform, snapshot)
     for req in requests:
@@ -127,6 +133,19 @@ def _sampler(env, platform: Platform, samples: list, progress):
         if progress is not None:
             progress(now)
         yield env.timeout(SAMPLE_EVERY_S)
+
+
+def _gc_freeze(env):
+    """Every simulated minute, move every object alive into the garbage collector's permanent generation.
+
+    The run keeps what it produces (a Request per message, a token bucket per chat, ...): millions of
+    tracked objects at 100K DAU, which each full collection walked again (37 s of a 127 s day). Frozen,
+    they are skipped; refcounting still frees them, and ``simulate`` unfreezes everything at the end,
+    so any cyclic garbage frozen meanwhile is collected then. Touches no model state: same results.
+    """
+    while True:
+        yield env.timeout(FREEZE_EVERY_S)
+        gc.freeze()
 
 
 def _take_snapshot(platform: Platform, snapshot: dict) -> None:
