@@ -18,6 +18,16 @@ breaker · claude_client · mcp · handlers · scheduler + clock · polling (mul
 app (one process) · __main__ (launcher, forks instances) · procs + services + stack (supervision) · cli.
 """
 
-from loadtest.staging.stack import StackInfo, StagingStack
+from __future__ import annotations
+
+import importlib
 
 __all__ = ["StagingStack", "StackInfo"]
+
+
+def __getattr__(name: str):
+    # loaded on first use (PEP 562): the botcap CLI imports this package for every command and must
+    # not pay for asyncpg/redis/aiogram each time
+    if name in __all__:
+        return getattr(importlib.import_module("loadtest.staging.stack"), name)
+    raise AttributeError(f"module 'loadtest.staging' has no attribute {name!r}")
