@@ -167,8 +167,18 @@ def ensure_redis() -> str | None:
     return None
 
 
+def ensure_pg_tools() -> bool:
+    """initdb + pg_ctl: the crash-restart test spawns a throwaway cluster even when a server answers."""
+    if _pg_bin("initdb") and _pg_bin("pg_ctl"):
+        return True
+    return _apt_install("postgresql") and bool(_pg_bin("initdb") and _pg_bin("pg_ctl"))
+
+
 def main() -> int:
     pg, redis = ensure_pg(), ensure_redis()
+    if not ensure_pg_tools():
+        log("PostgreSQL's initdb/pg_ctl are missing (Debian: apt-get install postgresql); "
+            "the crash-restart test will fail")
     if pg is None or redis is None:
         missing = [n for n, u in (("PostgreSQL", pg), ("Redis", redis)) if u is None]
         log(f"cannot reach or start {' and '.join(missing)}. Start them (Debian: apt-get install "
