@@ -210,4 +210,4 @@ def _frame(requests: list[Request]) -> pd.DataFrame:
             columns[name] = np.array(values, dtype=bool)
         else:
             columns[name] = np.array(values, dtype=np.float64)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)  # one block per column: no consolidating copy of the table
