@@ -6,9 +6,6 @@ costs every other botcap command nothing.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +13,7 @@ import typer
 
 from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, dumps, emit_json, load
 from botcap.errors import BadInput
+from botcap.outdir import atomic_dir
 
 FromSimOption = Annotated[Path | None, typer.Option(
     "--from-sim", help="A `botcap sim run` summary.json: use the Claude tokens it spent (per model).")]
@@ -46,25 +44,9 @@ def write_out(result, out: Path) -> None:
     """cost.json and the plots into a temporary sibling folder, then renamed into place."""
     from costmodel.plots import write_plots
 
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    with atomic_dir(out) as tmp:
         (tmp / "cost.json").write_text(dumps(result.data) + "\n", encoding="utf-8")
         write_plots(result.data, result.samples, tmp)
-        if out.exists():
-            old = parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _usd(v) -> str:

@@ -8,7 +8,6 @@ again in the child, so a child never sees a scenario the parent would have refus
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from urllib.parse import urlparse
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario
+from loadtest.net import is_loopback_host
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -58,15 +58,6 @@ class BotConfig:
         """Refuse a Telegram or Anthropic endpoint off this machine unless a flag names its host."""
         check_loopback("telegram_api_url", self.telegram_api_url, self.allow_non_loopback)
         check_loopback("claude_api_url", self.claude_api_url, self.allow_non_loopback)
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_loopback(what: str, url: str, allowed: list[str] | tuple[str, ...] = ()) -> None:

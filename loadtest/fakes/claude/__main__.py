@@ -17,7 +17,8 @@ import sys
 from botcap.errors import EXIT_BAD_INPUT, BadInput
 from botcap.scenario import load_scenario
 from loadtest.fakes.claude.config import ClaudeFakeConfig
-from loadtest.fakes.claude.server import is_loopback, start
+from loadtest.fakes.claude.server import start
+from loadtest.net import is_loopback_host
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +48,7 @@ async def _serve(config: ClaudeFakeConfig, host: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if not is_loopback(args.host) and not args.allow_non_loopback:
+        if not is_loopback_host(args.host) and not args.allow_non_loopback:
             raise BadInput(f"--host: {args.host} is not a loopback address "
                            "(pass --allow-non-loopback to serve on it)")
         if not 0 <= args.port <= 65535:

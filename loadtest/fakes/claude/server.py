@@ -7,7 +7,6 @@ real HTTP server on loopback without a subprocess; the CLI (``__main__``) uses `
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,15 +15,6 @@ from aiohttp import web
 
 from loadtest.fakes.claude.app import STATE, FakeClaude, create_app
 from loadtest.fakes.claude.config import ClaudeFakeConfig
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def start(config: ClaudeFakeConfig, host: str = "127.0.0.1",

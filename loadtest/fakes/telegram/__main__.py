@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import signal
 import sys
@@ -21,15 +20,7 @@ from pydantic import ValidationError
 from botcap.errors import EXIT_BAD_INPUT, BadInput
 from loadtest.fakes.telegram.app import create_app
 from loadtest.fakes.telegram.config import TelegramFakeConfig
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from loadtest.net import is_loopback_host
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,7 +75,7 @@ async def serve(config: TelegramFakeConfig, host: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if not is_loopback(args.host) and not args.allow_non_loopback:
+        if not is_loopback_host(args.host) and not args.allow_non_loopback:
             raise BadInput(f"--host: {args.host!r} is not a loopback address; the fake has no authentication "
                            "(pass --allow-non-loopback to bind it anyway)")
         if not 0 <= args.port <= 65535:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import json
 import time
 
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 from loadtest.fakes.telegram.config import TelegramFakeConfig
 from loadtest.fakes.telegram.errors import ApiError
 from loadtest.fakes.telegram.records import matcher
+from loadtest.net import is_loopback_host
 
 FAKE_KEY: web.AppKey = web.AppKey("fake_telegram", object)
 SSE_HEARTBEAT_S = 15.0
@@ -40,21 +40,12 @@ def fail(error: str, status: int = 400) -> web.Response:
                         content_type="application/json")
 
 
-def _is_loopback(remote: str | None) -> bool:
-    if not remote:
-        return False
-    try:
-        return ipaddress.ip_address(remote.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def control(handler):
     """Loopback-only guard and uniform error answers for a control route."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        if not _is_loopback(request.remote):
+        if not is_loopback_host(request.remote):
             return fail("control routes answer only to loopback clients", status=403)
         try:
             return await handler(request, request.app[FAKE_KEY])

@@ -21,6 +21,7 @@ from loadtest.fakes.telegram.errors import (
 )
 from loadtest.fakes.telegram.params import Params, get_bool, get_int, get_json, get_str
 from loadtest.fakes.telegram.webhook import WebhookDispatcher, WebhookSettings
+from loadtest.net import is_loopback_host
 
 MAX_TEXT = 4096
 PARSE_MODES = {"html", "markdown", "markdownv2"}
@@ -28,7 +29,6 @@ CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "recor
                 "upload_document", "choose_sticker", "find_location", "record_video_note",
                 "upload_video_note"}
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
 NOT_MODIFIED = ("message is not modified: specified new message content and reply markup are exactly the "
                 "same as a current content and reply markup of the message")
 
@@ -41,10 +41,6 @@ class Described:
     def __init__(self, result, description: str):
         self.result = result
         self.description = description
-
-
-def is_loopback_host(host: str | None) -> bool:
-    return bool(host) and (host in LOOPBACK_HOSTS or host.startswith("127."))
 
 
 # ------------------------------------------------------------------------------------ helpers
