@@ -126,11 +126,7 @@ def digest_job(node, req: Request, plan, lock: str, claim: list, counters: dict,
         counters["duplicate_sends"] += 1
     claim[0] = True
     record(req)
-    yield from node.stages(req, plan)
-    node.scheduler.release()
-    req.done_s = env.now
-    if not req.error:
-        req.ok = True
+    yield from node.handle(req, plan, slot=node.scheduler)  # the stages; gives the scheduler slot back
     return True
 
 
