@@ -61,7 +61,8 @@ class ClaudeApi:
     def admit(self, input_counted: int, max_tokens: int) -> tuple[int, float]:
         """(status, retry_after_s) for an attempt arriving now; on 200 the tokens are taken."""
         now = self.env.now
-        if self._in_outage(now) or (self.overloaded_rate and self._random() < self.overloaded_rate):
+        if (self.outages_s and self._in_outage(now)) or \
+                (self.overloaded_rate and self._random() < self.overloaded_rate):
             self.counters["http_529"] += 1
             return HTTP_529, 0.0
         wait = max(self.rpm.wait_s(1, now), self.itpm.wait_s(input_counted, now),

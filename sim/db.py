@@ -105,9 +105,10 @@ class DbPool:
         error = yield from self._acquire(req)
         if error:
             return error
-        holds = [server.rtt_s + server.query_s() for _ in range(n)]
-        ends, t = [], env.now
-        for h in holds:
+        holds, ends, t = [], [], env.now
+        for _ in range(n):
+            h = server.rtt_s + server.query_s()
+            holds.append(h)
             t += h
             ends.append(t)
         done = 0  # queries whose end has passed

@@ -32,7 +32,9 @@ class TokenBucket:
 
     def wait_s(self, n: float, now: float) -> float:
         """Seconds until ``n`` tokens are available (0 = now; inf = never, more than the capacity)."""
-        self._refill(now)
+        if now > self._t:  # _refill(now), inlined: the hot path of every send and Claude call
+            self.level = min(self.capacity, self.level + (now - self._t) * self.rate_per_s)
+            self._t = now
         if n <= self.level:
             return 0.0
         if n > self.capacity:
@@ -40,7 +42,8 @@ class TokenBucket:
         return (n - self.level) / self.rate_per_s
 
     def take(self, n: float, now: float) -> None:
-        self._refill(now)
+        if now > self._t:
+            self._refill(now)
         self.level -= n
 
     def give_back(self, n: float, now: float) -> None:
