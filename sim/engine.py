@@ -194,20 +194,27 @@ _BOOL_COLUMNS = frozenset({"is_digest", "is_duplicate", "ok"})
 _CATEGORY_COLUMNS = frozenset({"kind", "error"})
 
 
+_FRAME_CHUNK = 1 << 14
+
+
 def _frame(requests: list[Request]) -> pd.DataFrame:
-    """The per-request table, built column by column: no row tuples, no 2-D object array (at 100K DAU
-    those cost more memory than the requests themselves)."""
+    """The per-request table, filled into one array per column a chunk of rows at a time: each request
+    is read once (its fields as one tuple) rather than once per column (31 passes over scattered
+    objects cost ~40% more), and only a chunk's row tuples exist at a time (at 100K DAU all of them, or
+    a 2-D object array, would cost more memory than the requests themselves)."""
     if not requests:
         return pd.DataFrame.from_records([], columns=list(FIELDS))
+    n = len(requests)
     columns = {}
     for name in FIELDS:
-        values = list(map(operator.attrgetter(name), requests))
-        if name in _CATEGORY_COLUMNS:
-            columns[name] = pd.Categorical(values)
-        elif name in _INT_COLUMNS:
-            columns[name] = np.array(values, dtype=np.int64)
-        elif name in _BOOL_COLUMNS:
-            columns[name] = np.array(values, dtype=bool)
-        else:
-            columns[name] = np.array(values, dtype=np.float64)
+        dtype = (object if name in _CATEGORY_COLUMNS else np.int64 if name in _INT_COLUMNS
+                 else bool if name in _BOOL_COLUMNS else np.float64)
+        columns[name] = np.empty(n, dtype=dtype)
+    row = operator.attrgetter(*FIELDS)
+    for start in range(0, n, _FRAME_CHUNK):
+        chunk = requests[start:start + _FRAME_CHUNK]
+        for name, values in zip(FIELDS, zip(*map(row, chunk), strict=True), strict=True):
+            columns[name][start:start + len(chunk)] = values
+    for name in _CATEGORY_COLUMNS:
+        columns[name] = pd.Categorical(columns[name])
     return pd.DataFrame(columns, copy=False)  # one block per column: no consolidating copy of the table
