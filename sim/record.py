@@ -7,6 +7,8 @@ add to the fields named for them; times are simulated seconds.
 
 from __future__ import annotations
 
+from math import nan
+
 FIELDS = (
     "id", "kind", "instance", "chat_id", "is_digest", "is_duplicate",
     "arrival_s", "done_s", "ok", "error",
@@ -37,7 +39,7 @@ class Request:
         self.is_digest = is_digest
         self.is_duplicate = False
         self.arrival_s = arrival_s
-        self.done_s = float("nan")
+        self.done_s = nan
         self.ok = False
         self.error = ""
         self.wait_webhook_s = self.wait_handler_s = self.wait_cpu_s = 0.0
@@ -48,7 +50,7 @@ class Request:
         self.claude_attempts = 0
         self.claude_input_tokens = self.claude_output_tokens = 0
         self.claude_cache_read_tokens = self.claude_cache_write_tokens = 0
-        self.preferred_s = self.planned_s = float("nan")
+        self.preferred_s = self.planned_s = nan
 
     def as_tuple(self) -> tuple:
         return tuple(getattr(self, f) for f in FIELDS)
