@@ -97,6 +97,16 @@ def lateness_s(df: pd.DataFrame) -> np.ndarray:
     return (ok["done_s"] - ok["preferred_s"]).to_numpy(dtype=float)
 
 
+def slot_lateness_s(df: pd.DataFrame) -> np.ndarray:
+    """Digest sent minus the time the scheduler planned (its slot): the delay the platform itself adds.
+
+    Apart from ``lateness_s`` because a slot policy moves users on purpose: under suggest_next the
+    user agreed to the new slot, so the platform's promise is the planned time, not the preferred one.
+    """
+    ok = completed(df)
+    return (ok["done_s"] - ok["planned_s"]).to_numpy(dtype=float)
+
+
 def percentile(values, q: float) -> float:
     """The q-th percentile (linear interpolation), NaN for no values."""
     a = np.asarray(values, dtype=float)

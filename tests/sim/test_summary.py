@@ -103,6 +103,17 @@ def test_latency_percentiles_counts_and_rates_of_one_replication(scenario):
     ]
 
 
+def test_slot_lateness_is_measured_from_the_planned_slot_not_the_preferred_time(scenario):
+    # preferred 600 s, moved by the slot policy to 900 s, sent at 950 s: 350 s from the user's first
+    # choice, but only 50 s after the slot the user was moved to
+    moved = rows("digest", [900, 1000], [50.0, 5.0], is_digest=True, preferred=[600, 1000])
+    moved["planned_s"] = [900.0, 1000.0]
+    d = summarize(SimResult(scenario, 1, [replication(0, moved)]))["digests"]
+    assert d["lateness_s"]["max"] == pytest.approx(350.0)
+    assert d["slot_lateness_s"]["max"] == pytest.approx(50.0)
+    assert d["slot_lateness_s"]["p50"] == pytest.approx(27.5)
+
+
 def test_a_duplicate_digest_send_is_not_counted_as_sent_twice(scenario):
     sends = rows("digest", [600, 600, 900], [30.0, 45.0, 10.0], is_digest=True, preferred=[600, 600, 900],
                  is_duplicate=[False, True, False])
