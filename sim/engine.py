@@ -200,21 +200,21 @@ _FRAME_CHUNK = 1 << 14
 def _frame(requests: list[Request]) -> pd.DataFrame:
     """The per-request table, filled into one array per column a chunk of rows at a time: each request
     is read once (its fields as one tuple) rather than once per column (31 passes over scattered
-    objects cost ~40% more), and only a chunk's row tuples exist at a time (at 100K DAU all of them, or
-    a 2-D object array, would cost more memory than the requests themselves)."""
+    objects cost ~40% more); numpy parses a chunk's tuples into a record array (``np.fromiter``, half
+    the cost of transposing them in Python), whose fields are then copied into the columns. Only a
+    chunk's rows exist at a time (at 100K DAU all of them, or a 2-D object array, would cost more memory
+    than the requests themselves)."""
     if not requests:
         return pd.DataFrame.from_records([], columns=list(FIELDS))
     n = len(requests)
-    columns = {}
-    for name in FIELDS:
-        dtype = (object if name in _CATEGORY_COLUMNS else np.int64 if name in _INT_COLUMNS
-                 else bool if name in _BOOL_COLUMNS else np.float64)
-        columns[name] = np.empty(n, dtype=dtype)
+    row_type = np.dtype([(name, object if name in _CATEGORY_COLUMNS else np.int64 if name in _INT_COLUMNS
+                          else bool if name in _BOOL_COLUMNS else np.float64) for name in FIELDS])
+    columns = {name: np.empty(n, dtype=row_type[name]) for name in FIELDS}
     row = operator.attrgetter(*FIELDS)
     for start in range(0, n, _FRAME_CHUNK):
-        chunk = requests[start:start + _FRAME_CHUNK]
-        for name, values in zip(FIELDS, zip(*map(row, chunk), strict=True), strict=True):
-            columns[name][start:start + len(chunk)] = values
+        chunk = np.fromiter(map(row, requests[start:start + _FRAME_CHUNK]), dtype=row_type)
+        for name in FIELDS:
+            columns[name][start:start + len(chunk)] = chunk[name]
     for name in _CATEGORY_COLUMNS:
         columns[name] = pd.Categorical(columns[name])
     return pd.DataFrame(columns, copy=False)  # one block per column: no consolidating copy of the table
