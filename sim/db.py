@@ -86,6 +86,67 @@ class DbPool:
         self.slots.release()
         return ""
 
+    def query_then(self, req: Request, done) -> None:
+        """``query()`` as plain calls, for a caller that only needs its outcome: ``done(error)`` is called
+        when the query ends ("" or the error reason). Without a pooler no process exists meanwhile, only
+        the events the query waits on (the digest lock: 4 of 5 instances lose each digest's lock query,
+        and their whole job is that query)."""
+        env, slots = self.env, self.slots
+        if self.server.pgbouncer:  # a queue for server connections as well: run query() as a process
+            def run():
+                done((yield from self.query(req)))
+
+            env.process(run())
+            return
+        t0 = env.now
+        ev = slots.acquire(self.acquire_timeout_s)
+        if ev is None:
+            self._hold_then(req, done)
+            return
+        self._interrupt_folded()
+
+        def granted(e: simpy.Event) -> None:
+            req.wait_db_pool_s += env.now - t0
+            if e.value:
+                self._hold_then(req, done)
+            else:
+                self.counters["acquire_timeouts"] += 1
+                done("db_acquire_timeout")
+
+        ev.callbacks.append(granted)
+
+    def _hold_then(self, req: Request, done) -> None:
+        """``query_then`` holding a pool slot: (open a connection,) hold it for the query, release."""
+        env, server = self.env, self.server
+
+        def run(_e=None) -> None:
+            hold_s = server.rtt_s + server.query_s()
+
+            def end(_e) -> None:
+                req.service_db_s += hold_s
+                self.slots.release()
+                done("")
+
+            env.timeout(hold_s).callbacks.append(end)
+
+        if self.slots.in_use <= self.opened + self.opening:
+            run()
+            return
+        if not server.open():  # every open connection is busy: open one more
+            self.slots.release()
+            done("too_many_connections")
+            return
+        self.opening += 1
+        open_s = OPEN_RTTS * server.rtt_s
+
+        def opened(_e) -> None:
+            req.service_db_s += open_s
+            self.opening -= 1
+            self.opened += 1
+            run()
+
+        env.timeout(open_s).callbacks.append(opened)
+
     def queries(self, req: Request, n: int):
         """``n`` queries one after another (a handler's DB stage). Returns "" or the first error.
 
@@ -141,9 +202,7 @@ class DbPool:
         t0 = env.now
         ev = slots.acquire(self.acquire_timeout_s)
         if ev is not None:
-            for holder in self._folded:  # someone waits: folded holders must give back at each boundary
-                holder.interrupt("db pool queue")
-            self._folded.clear()
+            self._interrupt_folded()
             granted = yield ev
             req.wait_db_pool_s += env.now - t0
             if not granted:
@@ -160,3 +219,9 @@ class DbPool:
             self.opening -= 1
             self.opened += 1
         return ""
+
+    def _interrupt_folded(self) -> None:
+        """Someone queues for the pool: holders of folded queries must give back at each boundary."""
+        for holder in self._folded:
+            holder.interrupt("db pool queue")
+        self._folded.clear()

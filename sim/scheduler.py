@@ -27,7 +27,7 @@ from botcap.scenario import Scenario, hhmm_to_s
 from sim.record import Request
 from sim.workload import DAY_S, rng_for
 
-__all__ = ["DigestPlan", "plan_digests", "assign_slots", "digest_job", "run_digests"]
+__all__ = ["DigestPlan", "plan_digests", "assign_slots", "run_digests"]
 
 SPREAD_FROM_S, SPREAD_TO_S = 7 * 3600.0, 23 * 3600.0
 
@@ -100,43 +100,13 @@ def plan_digests(scenario: Scenario, seed: int) -> DigestPlan | None:
     return DigestPlan(pref, planned, moved, rng.integers(0, scenario.workload.dau, n), max_per_slot)
 
 
-def digest_job(node, req: Request, plan, lock: str, claim: list, counters: dict, record):
-    """One process's run of one digest, started holding a scheduler slot: the lock (when in every
-    instance), the work.
-
-    ``claim`` is shared by the processes firing the same digest: [a sender is chosen]. A process that
-    sends calls ``record(req)`` (its ``req`` becomes a row) and returns True.
-    """
-    env = node.env
-    req.instance = node.index
-    if lock == "advisory":
-        error = yield from node.db.query(req)  # SELECT pg_try_advisory_lock(digest id)
-        won = not error and not claim[0]
-    elif lock == "redis":
-        if node.redis_rtt_s:
-            yield env.timeout(node.redis_rtt_s)  # SET digest:id NX
-        won = not claim[0]
-    else:
-        won = True
-    if not won:
-        node.scheduler.release()
-        return False
-    if claim[0]:
-        req.is_duplicate = True
-        counters["duplicate_sends"] += 1
-    claim[0] = True
-    record(req)
-    yield from node.handle(req, plan, slot=node.scheduler)  # the stages; gives the scheduler slot back
-    return True
-
-
 def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_clock_s: float,
                 horizon_s: float, counters: dict, record):
     """SimPy process: fire every planned digest of the horizon on ``nodes``; ``record(req)`` keeps a send.
 
-    A node's jobs queue for its scheduler slots as plain calls (``Semaphore.then``): the job's process
-    and its request exist only once it holds a slot, not from its planned time (at 100K DAU, 10:00
-    would otherwise start 30,000 x instances processes at once).
+    A node's jobs queue for its scheduler slots as plain calls (``Semaphore.then``): the job's request
+    exists only once it holds a slot, not from its planned time (at 100K DAU, 10:00 would otherwise
+    start 30,000 x instances processes at once), and its process only once it has won the lock.
     """
     days = math.ceil((start_clock_s + horizon_s) / DAY_S)
     t_all = np.concatenate([d * DAY_S + dplan.planned_clock_s - start_clock_s for d in range(days)])
@@ -147,11 +117,33 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
     shift = (dplan.planned_clock_s - dplan.preferred_clock_s).tolist()
     moved, chats = dplan.moved.tolist(), dplan.chat_ids.tolist()
 
-    def start(node, t: float, i: int, claim: list) -> None:  # holding one of node's scheduler slots
+    def start(node, t: float, i: int, claim: list) -> None:
+        """One process's run of one digest, holding one of its scheduler slots: the lock (when in every
+        instance), then the work if this process sends. ``claim`` is shared by the processes firing the
+        same digest: [a sender is chosen]. The lock is taken by plain calls, not a SimPy process: 4 of
+        5 instances lose each digest's lock, and their whole job is that query or round trip."""
         req = Request(-1, "digest", t, chats[i], is_digest=True)
         req.preferred_s, req.planned_s = t - shift[i], t
         req.wait_handler_s = env.now - t
-        env.process(digest_job(node, req, plan, lock, claim, counters, record))
+        req.instance = node.index
+        if lock == "advisory":  # SELECT pg_try_advisory_lock(digest id); the first to finish wins
+            node.db.query_then(req, lambda error: locked(node, req, claim, not error and not claim[0]))
+        elif lock == "redis" and node.redis_rtt_s:  # SET digest:id NX
+            env.timeout(node.redis_rtt_s).callbacks.append(lambda _e: locked(node, req, claim, not claim[0]))
+        else:
+            locked(node, req, claim, lock == "none" or not claim[0])
+
+    def locked(node, req: Request, claim: list, won: bool) -> None:
+        """The lock's outcome: give the slot back, or send (a process whose handler releases the slot)."""
+        if not won:
+            node.scheduler.release()
+            return
+        if claim[0]:
+            req.is_duplicate = True
+            counters["duplicate_sends"] += 1
+        claim[0] = True
+        record(req)
+        env.process(node.handle(req, plan, slot=node.scheduler))
 
     for t, i in zip(t_list, who_list, strict=True):
         if t > env.now:
