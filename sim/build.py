@@ -110,7 +110,7 @@ def build_platform(env: simpy.Environment, scenario: Scenario, seed: int, plans:
     if uses_telegram:
         telegram = TelegramApi(env, send_rate_per_s=pf.telegram.send_rate_per_s,
                                per_chat_rate_per_s=pf.telegram.per_chat_rate_per_s, rtt_s=rtt.telegram,
-                               counters=c["telegram"])
+                               counters=c["telegram"], horizon_s=horizon_s)
         p.gauges.append(telegram.sends)
 
     def node(index: int, handlers: int | None, scheduler: int | None) -> Node:

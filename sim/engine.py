@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,9 +117,20 @@ def _session(env, platform: Platform, kind_plans_, kinds, think, first, count, c
         plan = kind_plans_[kinds[j]]
         req = Request(platform.next_id(), plan.name, env.now, chat_id)
         requests.append(req)
-        yield from run(req, plan)
+        done = yield from run(req, plan, True)  # the handler may still await its last reply's answer
         if j < last:
-            yield env.timeout(think[j])
+            yield _timeout_at(env, done + think[j])
+
+
+def _timeout_at(env, t: float) -> simpy.Timeout:
+    """A timeout at exactly ``t`` (>= now): ``now + (t - now)`` can round one ulp away from ``t``."""
+    now = env.now
+    delay = t - now
+    while now + delay < t:
+        delay = math.nextafter(delay, math.inf)
+    while now + delay > t:
+        delay = math.nextafter(delay, -math.inf)
+    return env.timeout(delay)
 
 
 # ------------------------------------------------------------------------------------------- bookkeeping

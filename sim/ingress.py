@@ -38,11 +38,12 @@ class Webhook:
         self._next = 0
 
     def submit(self, req: Request, plan: KindPlan) -> None:
-        """Deliver without waiting for the outcome (open arrivals)."""
-        self.env.process(self.run(req, plan))
+        """Deliver without waiting for the outcome (open arrivals): nothing waits for the last reply."""
+        self.env.process(self.run(req, plan, lazy_end=True))
 
-    def run(self, req: Request, plan: KindPlan):
-        """Deliver and handle; returns when the handler is done."""
+    def run(self, req: Request, plan: KindPlan, lazy_end: bool = False):
+        """Deliver and handle; returns when the handler is done, with the time it is done: with
+        ``lazy_end`` and a handler in the background, possibly later than now (see ``Node.handle``)."""
         env, conns = self.env, self.connections
         ev = conns.acquire()
         if ev is not None:
@@ -55,8 +56,7 @@ class Webhook:
             yield env.timeout(self.half_rtt_s)  # the POST reaches the instance
         if self.in_background:
             conns.release_at(env.now + self.half_rtt_s)  # the 200 travels back while the handler runs
-            yield from node.handle(req, plan)
-            return
+            return (yield from node.handle(req, plan, lazy_end=lazy_end))
         held = [True]
 
         def give_up(_e):
@@ -71,6 +71,7 @@ class Webhook:
             conns.release()
         else:
             req.ok, req.error = False, req.error or "webhook_timeout"
+        return env.now
 
 
 class Poller:
@@ -87,10 +88,12 @@ class Poller:
             wake, self._wake = self._wake, None
             wake.succeed()
 
-    def run(self, req: Request, plan: KindPlan):
+    def run(self, req: Request, plan: KindPlan, lazy_end: bool = False):
+        """Deliver and handle; returns the time the handler is done (now: ``lazy_end`` is not used here)."""
         done = self.env.event()
         self.submit(req, plan, done)
         yield done
+        return self.env.now
 
     def _loop(self):
         env, pending = self.env, self.pending

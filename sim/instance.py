@@ -13,7 +13,7 @@ from __future__ import annotations
 import simpy
 
 from sim.record import Request
-from sim.resources import Semaphore
+from sim.resources import DelayedSemaphore, Semaphore
 from sim.workload import KindPlan
 
 __all__ = ["Node"]
@@ -31,16 +31,20 @@ class Node:
                  scheduler_concurrency: int | None = None, db=None, claude=None, mcp=None, telegram=None,
                  redis_rtt_s: float = 0.0):
         self.env, self.index = env, index
-        self.handlers = Semaphore(env, "handlers", handlers) if handlers else None
+        self.handlers = DelayedSemaphore(env, "handlers", handlers) if handlers else None
         self.scheduler = Semaphore(env, "scheduler", scheduler_concurrency) if scheduler_concurrency else None
         self.cpu = Semaphore(env, "cpu", cores)
         self.db, self.claude, self.mcp, self.telegram = db, claude, mcp, telegram
         self.redis_rtt_s = redis_rtt_s
-        self.in_flight = 0  # requests delivered here and not finished (for least-connections balancing)
 
-    def handle(self, req: Request, plan: KindPlan, slot: Semaphore | None = None):
-        """The handler: wait for a handler slot, run the stages, release the slot. A digest job comes in
-        holding its scheduler ``slot`` instead (released here in the same way).
+    def handle(self, req: Request, plan: KindPlan, slot: Semaphore | None = None, lazy_end: bool = False):
+        """The handler: wait for a handler slot, run the stages, release the slot; returns the time it is
+        done. A digest job comes in holding its scheduler ``slot`` instead (released here in the same way).
+
+        ``lazy_end`` (a delivered update whose caller waits anyway, e.g. a user's think time): the last
+        reply's round trip is not waited for. ``done_s`` is when its answer is back, the handler slot is
+        given back then (``DelayedSemaphore.release_at``), and that time is returned before it is reached;
+        the caller folds it into its own next timeout, one event fewer per request.
 
         The stages (CPU, DB queries, MCP calls, the Claude call, the replies) are written out here rather
         than in a generator of their own: every resume of a request passes through each nested
@@ -51,7 +55,6 @@ class Node:
         delivered = slot is None
         if delivered:
             slot = self.handlers
-            self.in_flight += 1
             t0 = env.now
             ev = slot.acquire()
             if ev is not None:
@@ -84,12 +87,24 @@ class Node:
                 error = yield from self.claude.call(req, plan)
                 if error:
                     req.error = error
-            for _ in range(plan.telegram_sends):
+            sends = plan.telegram_sends
+            if lazy_end and sends and delivered:
+                for _ in range(sends - 1):
+                    yield from self.telegram.send(req)
+                done = self.telegram.send_now(req)
+                if done is not None:
+                    slot.release_at(done)
+                    req.done_s = done
+                    if not req.error:
+                        req.ok = True
+                    return done
                 yield from self.telegram.send(req)
+            else:
+                for _ in range(sends):
+                    yield from self.telegram.send(req)
 
         slot.release()
-        if delivered:
-            self.in_flight -= 1
         req.done_s = env.now
         if not req.error:
             req.ok = True
+        return req.done_s

@@ -13,7 +13,7 @@ from collections import deque
 
 import simpy
 
-__all__ = ["Gauge", "Semaphore", "DelayedSemaphore", "Start"]
+__all__ = ["Gauge", "DelayedGauge", "Semaphore", "DelayedSemaphore", "Start"]
 
 
 class Gauge:
@@ -63,6 +63,46 @@ class Gauge:
     def settle(self) -> None:
         """Apply the changes due by now that are kept lazily (none here: see ``DelayedSemaphore``); call
         before reading ``in_use``/``queue_len`` from outside."""
+
+
+class DelayedGauge(Gauge):
+    """A ``Gauge`` whose level can also drop by one at a later time, ``drop_at(t)``, without an event.
+
+    A Telegram reply is on the wire for one round trip; for the last reply of a request nothing else
+    waits for it, so its end is kept as a due time (they never decrease: one RTT after sends made in time
+    order) and applied, the time-integrals split there, when the gauge is next moved or read.
+    """
+
+    __slots__ = ("_due",)
+
+    def __init__(self, env: simpy.Environment, name: str, capacity: int):
+        super().__init__(env, name, capacity)
+        self._due: deque[float] = deque()
+
+    def drop_at(self, t: float) -> None:
+        """One unit fewer in use from ``t`` (>= now and >= every earlier ``drop_at``)."""
+        self._due.append(t)
+
+    def add(self, n: int = 1) -> None:
+        due = self._due
+        if due and due[0] <= self.env.now:
+            self.settle()
+        super().add(n)
+
+    def add_queue(self, n: int = 1) -> None:
+        self.settle()
+        super().add_queue(n)
+
+    def settle(self) -> None:
+        due, now = self._due, self.env.now
+        while due and due[0] <= now:
+            t = due.popleft()
+            dt = t - self._last_t
+            if dt > 0.0:
+                self.busy_area += self.in_use * dt
+                self.queue_area += self.queue_len * dt
+                self._last_t = t
+            self.in_use -= 1
 
 
 class Start:

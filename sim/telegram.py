@@ -9,23 +9,25 @@ resource of unbounded capacity: in use = sends on the wire, queue = sends sleepi
 
 from __future__ import annotations
 
+import math
+
 import simpy
 
 from sim.ratelimit import TokenBucket, retry_after_s
 from sim.record import Request
-from sim.resources import Gauge
+from sim.resources import DelayedGauge
 
 __all__ = ["TelegramApi"]
 
 
 class TelegramApi:
     def __init__(self, env: simpy.Environment, *, send_rate_per_s: float, per_chat_rate_per_s: float,
-                 rtt_s: float, counters: dict):
-        self.env, self.rtt_s, self.counters = env, rtt_s, counters
+                 rtt_s: float, counters: dict, horizon_s: float = math.inf):
+        self.env, self.rtt_s, self.counters, self.horizon_s = env, rtt_s, counters, horizon_s
         self.bot = TokenBucket(max(1.0, send_rate_per_s), send_rate_per_s)
         self.per_chat_rate_per_s = per_chat_rate_per_s
         self.chats: dict[int, TokenBucket] = {}
-        self.sends = Gauge(env, "telegram_send", 0)
+        self.sends = DelayedGauge(env, "telegram_send", 0)
 
     def _wait_s(self, chat_id: int, now: float) -> float:
         chat = self.chats.get(chat_id)
@@ -37,6 +39,21 @@ class TelegramApi:
             self.bot.take(1, now)
             chat.take(1, now)
         return wait
+
+    def send_now(self, req: Request) -> float | None:
+        """A send that nothing waits for (a request's last reply), without an event: if Telegram accepts it
+        at once, it goes on the wire now and the time its answer is back is returned (``sends`` drops by
+        itself then; the caller holds its own resources until that time). None, with nothing sent, when
+        it would be answered 429 or answered after the horizon (the request must stay unfinished): use
+        ``send``, which judges it again at the same instant with the same outcome."""
+        now = self.env.now
+        done = now + self.rtt_s
+        if done >= self.horizon_s or self._wait_s(req.chat_id, now) != 0.0:
+            return None
+        self.sends.add(1)
+        self.sends.drop_at(done)
+        req.service_telegram_s += self.rtt_s
+        return done
 
     def send(self, req: Request):
         env, sends = self.env, self.sends
