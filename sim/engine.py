@@ -65,7 +65,7 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
     if isinstance(arrivals, OpenArrivals):
         env.process(_open_arrivals(env, platform, plans, arrivals, requests))
     else:
-        env.process(_sessions(env, platform, plans, arrivals, requests))
+        _sessions(env, platform, plans, arrivals, requests)
     samples: list[tuple] = []
     env.process(_sampler(env, platform, samples, progress))
     snapshot: dict = {}
@@ -98,15 +98,35 @@ def _open_arrivals(env, platform: Platform, plans, arr: OpenArrivals, requests: 
         submit(req, plan)
 
 
-def _sessions(env, platform: Platform, plans, s: Sessions, requests: list[Request]):
+def _sessions(env, platform: Platform, plans, s: Sessions, requests: list[Request]) -> None:
+    """Start each user's session at its start time, without a driver process: session i's start timeout
+    also sets session i+1's, and it resumes the session's generator itself (``_StartedBy``), so a session
+    start costs one event, not a driver's timeout plus SimPy's Initialize event."""
     kind_plans_ = [plans[name] for name in s.names]
     kinds, think = s.kinds.tolist(), s.think_s.tolist()
     starts, firsts, counts, chats = s.start_s.tolist(), s.first.tolist(), s.n_messages.tolist(), \
         s.chat_ids.tolist()
-    for i, t in enumerate(starts):
-        yield env.timeout(t - env.now)
-        env.process(_session(env, platform, kind_plans_, kinds, think, firsts[i], counts[i], chats[i],
-                             requests))
+    n = len(starts)
+
+    def begin(i: int) -> None:
+        start = env.timeout(starts[i] - env.now)
+        if i + 1 < n:
+            start.callbacks.append(lambda _e: begin(i + 1))  # before the session's first step, as a driver
+        _StartedBy(env, _session(env, platform, kind_plans_, kinds, think, firsts[i], counts[i], chats[i],
+                                 requests), start)
+
+    if n:
+        begin(0)
+
+
+class _StartedBy(simpy.Process):
+    """A SimPy process whose generator is first resumed by ``start`` (an event yet to happen), instead of by
+    an Initialize event of its own right away."""
+
+    def __init__(self, env: simpy.Environment, generator, start: simpy.Event):
+        self.env, self.callbacks, self._generator = env, [], generator  # as simpy.Process.__init__ ...
+        self._target = start  # ... but waiting for ``start``
+        start.callbacks.append(self._resume)
 
 
 def _session(env, platform: Platform, kind_plans_, kinds, think, first, count, chat_id, requests):

@@ -66,7 +66,7 @@ class Gauge:
 
 
 class DelayedGauge(Gauge):
-    """A ``Gauge`` whose level can also drop by one at a later time, ``drop_at(t)``, without an event.
+    """A ``Gauge`` that can also hold one unit until a later time, ``hold_until(t)``, without an event.
 
     A Telegram reply is on the wire for one round trip; for the last reply of a request nothing else
     waits for it, so its end is kept as a due time (they never decrease: one RTT after sends made in time
@@ -79,9 +79,13 @@ class DelayedGauge(Gauge):
         super().__init__(env, name, capacity)
         self._due: deque[float] = deque()
 
-    def drop_at(self, t: float) -> None:
-        """One unit fewer in use from ``t`` (>= now and >= every earlier ``drop_at``)."""
-        self._due.append(t)
+    def hold_until(self, t: float) -> None:
+        """One unit more in use from now until ``t`` (>= now and >= every earlier ``hold_until``)."""
+        due = self._due
+        if due and due[0] <= self.env.now:
+            self.settle()
+        Gauge.add(self, 1)
+        due.append(t)
 
     def add(self, n: int = 1) -> None:
         due = self._due

@@ -50,8 +50,7 @@ class TelegramApi:
         done = now + self.rtt_s
         if done >= self.horizon_s or self._wait_s(req.chat_id, now) != 0.0:
             return None
-        self.sends.add(1)
-        self.sends.drop_at(done)
+        self.sends.hold_until(done)
         req.service_telegram_s += self.rtt_s
         return done
 
