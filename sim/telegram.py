@@ -34,11 +34,19 @@ class TelegramApi:
         if chat is None:
             chat = self.chats[chat_id] = TokenBucket(max(1.0, self.per_chat_rate_per_s),
                                                      self.per_chat_rate_per_s, now)
-        wait = max(self.bot.wait_s(1, now), chat.wait_s(1, now))
-        if wait == 0.0:
-            self.bot.take(1, now)
-            chat.take(1, now)
-        return wait
+        bot = self.bot
+        # TokenBucket.wait_s(1, now) and take(1, now) of both buckets, inlined: every send
+        if now > bot._t:
+            bot.level = min(bot.capacity, bot.level + (now - bot._t) * bot.rate_per_s)
+            bot._t = now
+        if now > chat._t:
+            chat.level = min(chat.capacity, chat.level + (now - chat._t) * chat.rate_per_s)
+            chat._t = now
+        if bot.level >= 1 and chat.level >= 1:
+            bot.level -= 1
+            chat.level -= 1
+            return 0.0
+        return max(bot.wait_s(1, now), chat.wait_s(1, now))
 
     def send_now(self, req: Request) -> float | None:
         """A send that nothing waits for (a request's last reply), without an event: if Telegram accepts it
