@@ -168,13 +168,9 @@ class Semaphore(Gauge):
 
     def then(self, fn, *args) -> None:
         """Call ``fn(*args)`` holding a unit: now if one is free, else when ``release()`` passes one to it
-        (FIFO with the other waiters, counted in the queue as they are)."""
-        now = self.env.now
-        dt = now - self._last_t
-        if dt > 0.0:
-            self.busy_area += self.in_use * dt
-            self.queue_area += self.queue_len * dt
-            self._last_t = now
+        (FIFO with the other waiters, counted in the queue as they are). Once per digest job, not per
+        request: the plain ``_advance()`` call, not the inlined copy of acquire/release."""
+        self._advance()
         if self.in_use < self.capacity and not self.queue_len:
             self.in_use += 1
             if self.in_use > self.peak_in_use:
