@@ -14,6 +14,7 @@ import typer
 from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, dumps, emit_json, load
 from botcap.errors import BadInput
 from botcap.outdir import atomic_dir
+from botcap.provenance import calibration_line
 
 FromSimOption = Annotated[Path | None, typer.Option(
     "--from-sim", help="A `botcap sim run` summary.json: use the Claude tokens it spent (per model).")]
@@ -53,12 +54,23 @@ def _usd(v) -> str:
     return "n/a" if v is None else f"${v:,.2f}"
 
 
+def _provenance_lines(d: dict) -> list[str]:
+    """The scenario's calibration line, and the --from-sim summary's if that came from other runs."""
+    line = calibration_line(d.get("calibration"))
+    sim_line = calibration_line(d["volumes"].get("sim", {}).get("calibration"))
+    lines = [line] if line is not None else []
+    if sim_line is not None and sim_line != line:
+        lines.append(f"sim summary {sim_line}")
+    return lines
+
+
 def _summary(d: dict) -> str:
     t, be, claim = d["total"], d["break_even"], d["planners_claim"]
     lines = [f"scenario {d['scenario']}: {t['dau']:,} DAU, {t['paying_users']:,} paying; "
              f"volumes from {d['volumes']['source']}",
              f"prices: {d['prices']['source']}, as of {d['prices']['as_of']} "
              f"(priced on {d['prices']['priced_on']})",
+             *_provenance_lines(d),
              "",
              f"{'tier':<6}{'users':>7}{'Stars':>7}{'claude':>10}{'db':>8}{'compute':>9}{'other':>8}"
              f"{'cost':>10}{'revenue':>10}{'margin':>10}   (USD per user-month)"]

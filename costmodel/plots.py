@@ -2,7 +2,8 @@
 
 Why from the result dict: the plots show exactly the numbers the JSON reports (plus the Monte
 Carlo draws), so a figure can never disagree with ``--json``. Each figure's footer names the price
-source and its date. matplotlib is imported here only, on the Agg backend (no display needed).
+source and its date and, for a calibrated scenario, the load-test runs behind it
+(``botcap.provenance``). matplotlib is imported here only, on the Agg backend (no display needed).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from botcap.provenance import FOOTNOTE_FONTSIZE, FOOTNOTE_LINE_IN, footnote
 
 __all__ = ["write_plots", "PLOT_FILES"]
 
@@ -19,10 +22,20 @@ COMPONENTS = (("claude_per_user_month_usd", "Claude"), ("db_per_user_month_usd",
               ("other_per_user_month_usd", "other fixed"))
 
 
-def _footer(fig, data: dict) -> None:
+def _footer(fig, data: dict) -> float:
+    """Prices line at the foot, the calibration footnote (if any) above it; returns the share of the
+    figure's height they take (the bottom of ``tight_layout``'s rect)."""
     p = data["prices"]
-    fig.text(0.01, 0.01, f"prices: {p['source']}; as of {p['as_of']} (priced on {p['priced_on']})",
-             fontsize=6, color="0.35")
+    height_in = fig.get_figheight()
+    fig.text(0.01, 0.03 / height_in, f"prices: {p['source']}; as of {p['as_of']} "
+             f"(priced on {p['priced_on']})", fontsize=FOOTNOTE_FONTSIZE, color="0.35")
+    return FOOTNOTE_LINE_IN / height_in + footnote(fig, data.get("calibration"), below_in=FOOTNOTE_LINE_IN)
+
+
+def _save(plt, fig, data: dict, path: Path) -> None:
+    fig.tight_layout(rect=(0, _footer(fig, data), 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _breakdown(plt, data: dict, path: Path) -> None:
@@ -48,10 +61,7 @@ def _breakdown(plt, data: dict, path: Path) -> None:
     ax2.set_ylabel("USD per month")
     ax2.set_title(f"Monthly cost by tier: ${tot['monthly_cost_usd']:,.0f}, "
                   f"Claude {tot['claude_share_of_cost']:.1%}")
-    _footer(fig, data)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, data, path)
 
 
 def _break_even(plt, data: dict, path: Path) -> None:
@@ -79,10 +89,7 @@ def _break_even(plt, data: dict, path: Path) -> None:
     if be["paying_users"] is not None:
         ax.set_title("Break-even at the scenario's tier mix")
     ax.legend(fontsize=8)
-    _footer(fig, data)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, data, path)
 
 
 def _tornado(plt, data: dict, path: Path) -> None:
@@ -98,10 +105,7 @@ def _tornado(plt, data: dict, path: Path) -> None:
     ax.axvline(base, color="k", lw=1)
     ax.set_xlabel("monthly margin, USD (red: input at low end, blue: high end)")
     ax.set_title("Tornado: one input at a time")
-    _footer(fig, data)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, data, path)
 
 
 def _monte_carlo(plt, data: dict, samples: dict, path: Path) -> None:
@@ -118,10 +122,7 @@ def _monte_carlo(plt, data: dict, samples: dict, path: Path) -> None:
         ax.set_title("Monte Carlo skipped (--draws 0)")
     ax.set_xlabel("monthly cost, USD")
     ax.set_ylabel("draws")
-    _footer(fig, data)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, data, path)
 
 
 def write_plots(data: dict, samples: dict, folder: Path) -> list[Path]:

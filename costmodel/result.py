@@ -2,6 +2,8 @@
 
 Why plain data: the CLI prints it, ``--out`` writes it with the plots, reports read it; the names
 are fixed by CONTRACTS.md and issue 6. Per-user values of a tier without users are None (JSON null).
+A calibrated scenario adds ``calibration`` (``botcap.provenance.calibration_facts``: which load-test
+runs its numbers come from); so does a ``--from-sim`` summary of one, under ``volumes.sim``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from botcap.errors import BadInput
+from botcap.provenance import calibration_facts
 from costmodel import capacity, mitigations, uncertainty
 from costmodel.prices import RATE_KEYS, PriceBook, load_price_book
 from costmodel.unit import Built, build, claude_line_cost_per_user_day, evaluate
@@ -65,11 +68,16 @@ def _model_scale(scenario, book: PriceBook, built: Built, path: str) -> tuple[di
         scale[key] = sim_usd / prof_usd if prof_usd > 0 else 1.0
         by_model[key] = {"sim_usd_per_day": sim_usd, "profiles_usd_per_day": prof_usd, "scale": scale[key],
                          **{f"{k}_tokens_per_day": v for k, v in t.items()}}
-    share = sim_day_share(scenario, json.loads(Path(path).read_text(encoding="utf-8")))
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    share = sim_day_share(scenario, doc)
     window = {"window_share_of_day_traffic": share,
               "note": "window shorter than a day: counts scaled by its share of the diurnal profile "
                       "(digests too, approximately); run 24 h for decisions" if share else "a whole day"}
-    return scale, {"by_model": by_model, **window}
+    # the sim's own provenance: its tokens may come from a calibrated scenario (older summaries
+    # carry only calibrated_from)
+    facts = (calibration_facts(doc.get("calibration"))
+             or calibration_facts({"runs": doc.get("calibrated_from")}))
+    return scale, {"by_model": by_model, **window, **({"calibration": facts} if facts else {})}
 
 
 def _volumes(scenario, built: Built, r: dict, source: str, sim_detail: dict | None) -> dict:
@@ -182,8 +190,10 @@ def run_cost(scenario, *, from_sim: str | None = None, draws: int | None = None,
     be = _f(r["break_even_paying_users"])
     revenue = _f(r["monthly_revenue"])
     per_paying_rev = revenue / (users_total * paid_share) if paid_share > 0 and users_total > 0 else None
+    facts = calibration_facts(scenario)
     data: dict = {
         "scenario": scenario.name,
+        **({"calibration": facts} if facts is not None else {}),  # said only when calibrated
         "prices": _prices(book, scenario, priced_on),
         "volumes": _volumes(scenario, built, r, source, sim_detail),
         "tiers": _tiers(scenario, built, r),

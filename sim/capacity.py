@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import reduce
 
 from botcap.errors import BadInput
+from botcap.provenance import calibration_facts
 from botcap.scenario import Scenario, apply_set
 from botcap.scenario.loader import validate
 from sim.runner import check_options, run
@@ -55,7 +56,8 @@ def find_capacity(scenario: Scenario, *, knob: str | None = None, seed: int | No
 
     Returns {"knob", "capacity" (None when even the smallest value fails; the upper bound when even
     that meets it), "failed_at" (the smallest value seen to fail, None if none), "rel_tol",
-    "evaluations": [{"value", "met", "violations", "p95_s"}] in run order, "summary" (at the capacity)}.
+    "evaluations": [{"value", "met", "violations", "p95_s"}] in run order, "summary" (at the capacity)},
+    plus "calibration" (``botcap.provenance.calibration_facts``) when the scenario is calibrated.
     """
     knob = knob or default_knob(scenario)
     start = _value(scenario, knob)
@@ -113,5 +115,9 @@ def find_capacity(scenario: Scenario, *, knob: str | None = None, seed: int | No
             lo = mid
         else:
             hi = mid
-    return {"knob": knob, "capacity": lo, "failed_at": hi, "rel_tol": rel_tol,
-            "evaluations": evaluations, "summary": summaries.get(lo) if lo is not None else None}
+    found = {"knob": knob, "capacity": lo, "failed_at": hi, "rel_tol": rel_tol,
+             "evaluations": evaluations, "summary": summaries.get(lo) if lo is not None else None}
+    facts = calibration_facts(scenario)
+    if facts is not None:
+        found["calibration"] = facts
+    return found

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, emit_json, load
 from botcap.errors import EXIT_GATE_FAILED
+from botcap.provenance import calibration_line
 
 sim_app = typer.Typer(no_args_is_help=True, help="Simulate the platform (SimPy model).")
 
@@ -91,6 +92,7 @@ def sim_capacity(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOp
         emit_json(found)
     else:
         console = Console()
+        _print_calibration(console, found.get("calibration"))
         for e in found["evaluations"]:
             verdict = "[green]meets[/]" if e["met"] else "[red]fails[/] " + "; ".join(e["violations"])
             console.print(f"{found['knob']} = {e['value']:<12,} p95 {_f(e['p95_s'])} s  {verdict}")
@@ -111,6 +113,13 @@ def _f(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
+def _print_calibration(console: Console, facts: dict | None) -> None:
+    """The "calibrated from runs: …" line, verbatim (no markup, no wrapping); nothing if uncalibrated."""
+    line = calibration_line(facts)
+    if line is not None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def print_summary(s: dict, out: Path | None = None) -> None:
     """The summary for people: latency per kind, waits, utilisation, Claude, digests, the SLO."""
     console = Console()
@@ -118,6 +127,7 @@ def print_summary(s: dict, out: Path | None = None) -> None:
     console.print(f"[bold]{s['scenario']}[/]  seed {s['seed']}  {s['replications']} replication(s) of "
                   f"{s['simulated_s'] / 3600:.3g} h  ·  {req['arrived']} requests, {req['completed']} "
                   f"completed, {req['failed']} failed  ·  {_f(s['throughput_per_s'])} /s")
+    _print_calibration(console, s.get("calibration"))
     lat = Table("kind", "count", "mean s", "p50 s", "p95 s", "p99 s", title="latency, arrival → reply")
     for kind, d in s["latency_by_kind_s"].items():
         lat.add_row(kind, str(d["count"]), *(_f(d[k]) for k in ("mean", "p50", "p95", "p99")))

@@ -3,6 +3,8 @@
 Why these three: they answer at a glance "how slow, for whom", "where does work wait and when",
 and "what happens at 10:00". matplotlib's Agg backend (no display); every function writes a file
 even when there is nothing to draw (a labelled empty plot), so ``--out`` always has the same files.
+A picture of a calibrated scenario carries a footnote naming the load-test runs behind it
+(``botcap.provenance``), since a PNG travels without its summary.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from botcap.provenance import footnote  # noqa: E402
 from botcap.scenario import hhmm_to_s  # noqa: E402
 from sim import metrics  # noqa: E402
 
@@ -31,11 +34,12 @@ def write_plots(result, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     paths = [out_dir / name for name in PLOT_FILES]
     start_s = hhmm_to_s(result.scenario.horizon.start)
-    latency_cdf(result.requests, paths[0])
+    provenance = result.scenario
+    latency_cdf(result.requests, paths[0], provenance=provenance)
     queues_over_time(result.replications[0].timeseries if result.replications else pd.DataFrame(),
-                     paths[1], start_s=start_s)
+                     paths[1], start_s=start_s, provenance=provenance)
     digest_rush(result.requests, paths[2], start_s=start_s,
-                replications=max(len(result.replications), 1))
+                replications=max(len(result.replications), 1), provenance=provenance)
     return paths
 
 
@@ -43,14 +47,18 @@ def _empty(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
 
 
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
+def _save(fig, path: Path, provenance=None) -> None:
+    """Lay out (leaving room for the calibration footnote, if any), write, close."""
+    fig.tight_layout(rect=(0, footnote(fig, provenance), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def latency_cdf(requests: pd.DataFrame, path: Path) -> None:
-    """Empirical CDF of arrival → reply latency for each kind of user message (log time axis)."""
+def latency_cdf(requests: pd.DataFrame, path: Path, *, provenance=None) -> None:
+    """Empirical CDF of arrival → reply latency for each kind of user message (log time axis).
+
+    ``provenance`` (here and below): the scenario or its ``calibration_facts``, for the footnote.
+    """
     fig, ax = plt.subplots(figsize=(7, 4.5))
     users = metrics.user_rows(requests) if "is_digest" in requests else requests
     drawn = False
@@ -69,10 +77,11 @@ def latency_cdf(requests: pd.DataFrame, path: Path) -> None:
     ax.set_xlabel("latency, arrival → reply sent (s)")
     ax.set_ylabel("share of requests")
     ax.set_title("Latency CDF per kind")
-    _save(fig, path)
+    _save(fig, path, provenance)
 
 
-def queues_over_time(timeseries: pd.DataFrame, path: Path, *, start_s: float = 0.0) -> None:
+def queues_over_time(timeseries: pd.DataFrame, path: Path, *, start_s: float = 0.0,
+                     provenance=None) -> None:
     """Queue length (solid) and units in use (dotted) per resource over the day, one panel each."""
     names = sorted(timeseries["resource"].unique()) if len(timeseries) else []
     fig, axes = plt.subplots(max(len(names), 1), 1, figsize=(8, 1.6 + 1.5 * max(len(names), 1)),
@@ -88,11 +97,11 @@ def queues_over_time(timeseries: pd.DataFrame, path: Path, *, start_s: float = 0
         ax.tick_params(labelsize=7)
     axes[0][0].set_title("Queue length (solid) and units in use (dotted), replication 1")
     axes[-1][0].set_xlabel("simulated clock (hours)")
-    _save(fig, path)
+    _save(fig, path, provenance)
 
 
 def digest_rush(requests: pd.DataFrame, path: Path, *, start_s: float = 0.0, replications: int = 1,
-                around: str = "10:00", window_s: float = 3600.0) -> None:
+                around: str = "10:00", window_s: float = 3600.0, provenance=None) -> None:
     """Digest sends per minute (mean over replications) in the hour around ``around`` (10:00)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     digests = metrics.digest_rows(requests) if "is_digest" in requests else requests.iloc[0:0]
@@ -111,4 +120,4 @@ def digest_rush(requests: pd.DataFrame, path: Path, *, start_s: float = 0.0, rep
     ax.set_xlabel(f"minutes from {around}")
     ax.set_ylabel("digests sent per minute")
     ax.set_title(f"Digest sends around {around}")
-    _save(fig, path)
+    _save(fig, path, provenance)

@@ -10,7 +10,8 @@ Populations (where the contract is silent): ``latency_s``, ``latency_by_kind_s``
 are reported under ``digests`` (lateness = done_s - preferred_s; each digest counted once: a
 duplicate send, from schedulers without a lock, is counted in ``duplicate_sends`` only).
 Latency percentiles use completed requests only; failures count in ``error_rate`` =
-failed / (completed + failed).
+failed / (completed + failed). A calibrated scenario adds ``calibrated_from`` (its runs) and
+``calibration`` (``botcap.provenance.calibration_facts``); an uncalibrated one adds neither.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from botcap.provenance import calibration_facts
 from sim import metrics as m
 from sim.record import FIELDS
 
@@ -53,8 +55,10 @@ def summarize(result) -> dict:
     out["slo"] = slo_check(sc, out)
     if len(reps) > 1:
         out["ci95"] = _ci95(reps, sc)
-    if sc.calibration is not None:
-        out["calibrated_from"] = list(sc.calibration.runs)
+    facts = calibration_facts(sc)
+    if facts is not None:  # a calibrated scenario says so (botcap.provenance); nothing otherwise
+        out["calibrated_from"] = list(facts["runs"])
+        out["calibration"] = facts
     return out
 
 

@@ -79,7 +79,7 @@ def test_latency_percentiles_counts_and_rates_of_one_replication(scenario):
     ], ignore_index=True)
     s = summarize(SimResult(scenario, 42, [replication(0, df)]))
     assert [k for k in s if k in CONTRACT_KEYS] == list(CONTRACT_KEYS)  # all there, in the contract's order
-    assert "ci95" not in s and "calibrated_from" not in s
+    assert "ci95" not in s and "calibrated_from" not in s and "calibration" not in s
     assert s["requests"] == {"arrived": 103, "completed": 100, "failed": 2, "timed_out": 2, "in_flight": 1}
     assert s["throughput_per_s"] == pytest.approx(100 / 1000.0)  # measured span = 1100 - 100 s
     assert s["latency_s"] == pytest.approx({"mean": 0.505, "p50": 0.505, "p95": 0.9505, "p99": 0.9901})
@@ -164,6 +164,9 @@ def test_calibrated_from_names_the_runs():
     sc = load_scenario(None, ["calibration={runs: [runs/a, runs/b], created_utc: '2025-01-01T00:00:00Z'}"])
     s = summarize(SimResult(sc, 1, [replication(0, rows("command", [200], [0.1]))]))
     assert s["calibrated_from"] == ["runs/a", "runs/b"]
+    assert s["calibration"]["runs"] == ["runs/a", "runs/b"]
+    assert s["calibration"]["created_utc"] == "2025-01-01T00:00:00Z"
+    assert s["calibration"]["max_holdout_error"] is None and s["calibration"]["claude_time_scale"] == 1.0
 
 
 def test_empty_run_gives_nan_not_a_crash(scenario):
