@@ -54,6 +54,11 @@ class Platform:
     def next_id(self) -> int:
         return next(self._ids)
 
+    def settle(self) -> None:
+        """Apply what the components keep lazily (see ``Node.settle``): call before reading their gauges."""
+        for n in self.nodes:
+            n.settle()
+
     def resource_groups(self) -> dict[str, list[Gauge]]:
         groups: dict[str, list[Gauge]] = {}
         for g in self.gauges:

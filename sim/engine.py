@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import gc
-import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import simpy
 from botcap.scenario import Scenario
 from sim.build import Platform, build_platform
 from sim.record import FIELDS, Request
+from sim.resources import timeout_at
 from sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals
 
 __all__ = ["RawRun", "simulate", "SAMPLE_EVERY_S"]
@@ -75,6 +75,7 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
         env.run(until=horizon_s)
     finally:
         gc.unfreeze()
+    platform.settle()
     if not snapshot:  # warm-up as long as the horizon: an empty window
         _take_snapshot(platform, snapshot)
     for req in requests:
@@ -139,18 +140,7 @@ def _session(env, platform: Platform, kind_plans_, kinds, think, first, count, c
         requests.append(req)
         done = yield from run(req, plan, True)  # the handler may still await its last reply's answer
         if j < last:
-            yield _timeout_at(env, done + think[j])
-
-
-def _timeout_at(env, t: float) -> simpy.Timeout:
-    """A timeout at exactly ``t`` (>= now): ``now + (t - now)`` can round one ulp away from ``t``."""
-    now = env.now
-    delay = t - now
-    while now + delay < t:
-        delay = math.nextafter(delay, math.inf)
-    while now + delay > t:
-        delay = math.nextafter(delay, -math.inf)
-    return env.timeout(delay)
+            yield timeout_at(env, done + think[j])
 
 
 # ------------------------------------------------------------------------------------------- bookkeeping
@@ -158,6 +148,7 @@ def _sampler(env, platform: Platform, samples: list, progress):
     groups = platform.resource_groups()
     while True:
         now = env.now
+        platform.settle()
         for name, gauges in groups.items():
             for g in gauges:
                 g.settle()
@@ -181,6 +172,7 @@ def _gc_freeze(env):
 
 
 def _take_snapshot(platform: Platform, snapshot: dict) -> None:
+    platform.settle()
     snapshot["counters"] = copy.deepcopy(platform.counters)
     snapshot["areas"] = {name: [g.areas() for g in gauges]
                          for name, gauges in platform.resource_groups().items()}

@@ -42,8 +42,34 @@ class Webhook:
         self.env.process(self.run(req, plan, lazy_end=True))
 
     def run(self, req: Request, plan: KindPlan, lazy_end: bool = False):
-        """Deliver and handle; returns when the handler is done, with the time it is done: with
-        ``lazy_end`` and a handler in the background, possibly later than now (see ``Node.handle``)."""
+        """Deliver and handle: a generator to ``yield from``, whose value is the time the handler is done:
+        with ``lazy_end`` and a handler in the background, possibly later than now (see ``Node.handle``).
+        With a free connection and a handler in the background, it is the handler itself, which also
+        waits for the delivery: no generator of its own on each resume of the request."""
+        if self.in_background:
+            conns = self.connections
+            ev = conns.acquire()
+            if ev is None:
+                return self._deliver(req, plan, lazy_end)
+            return self._queued(ev, req, plan, lazy_end)
+        return self._blocking(req, plan)
+
+    def _deliver(self, req: Request, plan: KindPlan, lazy_end: bool):
+        """Holding a connection: the POST reaches the next instance half an RTT from now and is answered
+        200 at once, the 200 travelling back while the handler runs."""
+        node = self.nodes[self._next]
+        self._next = (self._next + 1) % len(self.nodes)
+        self.connections.release_at(self.env.now + self.half_rtt_s + self.half_rtt_s)
+        return node.handle(req, plan, lazy_end=lazy_end, deliver_s=self.half_rtt_s)
+
+    def _queued(self, ev, req: Request, plan: KindPlan, lazy_end: bool):
+        t0 = self.env.now
+        yield ev
+        req.wait_webhook_s = self.env.now - t0
+        return (yield from self._deliver(req, plan, lazy_end))
+
+    def _blocking(self, req: Request, plan: KindPlan):
+        """The connection is held for the whole handler, or until Telegram gives up on it."""
         env, conns = self.env, self.connections
         ev = conns.acquire()
         if ev is not None:
@@ -54,9 +80,6 @@ class Webhook:
         self._next = (self._next + 1) % len(self.nodes)
         if self.half_rtt_s:
             yield env.timeout(self.half_rtt_s)  # the POST reaches the instance
-        if self.in_background:
-            conns.release_at(env.now + self.half_rtt_s)  # the 200 travels back while the handler runs
-            return (yield from node.handle(req, plan, lazy_end=lazy_end))
         held = [True]
 
         def give_up(_e):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import simpy
 
 from sim.record import Request
-from sim.resources import DelayedSemaphore, Semaphore
+from sim.resources import DelayedSemaphore, Semaphore, timeout_at
 from sim.workload import KindPlan
 
 __all__ = ["Node"]
@@ -27,6 +27,8 @@ class Node:
     ``mcp`` client) or the shared Telegram API; any may be None when no kind uses it.
     """
 
+    early_deliveries = True  # off (tests): every delivery waits on its own timeout; the same results
+
     def __init__(self, env: simpy.Environment, index: int, *, handlers: int | None, cores: int,
                  scheduler_concurrency: int | None = None, db=None, claude=None, mcp=None, telegram=None,
                  redis_rtt_s: float = 0.0):
@@ -36,10 +38,25 @@ class Node:
         self.cpu = Semaphore(env, "cpu", cores)
         self.db, self.claude, self.mcp, self.telegram = db, claude, mcp, telegram
         self.redis_rtt_s = redis_rtt_s
+        self._early: _Early | None = None  # a delivery folded into its CPU time (see handle)
 
-    def handle(self, req: Request, plan: KindPlan, slot: Semaphore | None = None, lazy_end: bool = False):
+    def settle(self) -> None:
+        """Apply an early delivery whose arrival has passed (before the handler and CPU gauges are read)."""
+        early = self._early
+        if early is not None and self.env.now >= early.t_s:
+            self._start_early()
+
+    def handle(self, req: Request, plan: KindPlan, slot: Semaphore | None = None, lazy_end: bool = False,
+               deliver_s: float = 0.0):
         """The handler: wait for a handler slot, run the stages, release the slot; returns the time it is
         done. A digest job comes in holding its scheduler ``slot`` instead (released here in the same way).
+
+        ``deliver_s``: the update is still on its way and reaches this process that much later (webhook).
+        When, at delivery, the CPU is idle and a handler slot free with nobody queued, the delivery and
+        the CPU time are one timeout (an early delivery, ``_Early``): the slot and the core are taken
+        after the fact at arrival (``_start_early``) when anyone next uses or reads them, and whoever
+        wants one of them before the arrival cancels it (an interrupt: the update then arrives and queues
+        as any other). The CPU time is drawn at delivery either way, so early or not, the same results.
 
         ``lazy_end`` (a delivered update whose caller waits anyway, e.g. a user's think time): the last
         reply's round trip is not waited for. ``done_s`` is when its answer is back, the handler slot is
@@ -51,26 +68,53 @@ class Node:
         generator, so one level less is paid on every event of every request.
         """
         env = self.env
-        req.instance = self.index
         delivered = slot is None
         if delivered:
             slot = self.handlers
-            t0 = env.now
-            ev = slot.acquire()
+        service_s = -1.0  # not drawn yet
+        early = None
+        if deliver_s:
+            service_s = plan.service_s()
+            cpu, handlers = self.cpu, self.handlers
+            t_s = env.now + deliver_s
+            if (self.early_deliveries and self._early is None and not cpu.in_use and not cpu.queue_len
+                    and not handlers.queue_len and handlers.in_use < handlers.capacity):
+                early = self._early = _Early(env.active_process, t_s, req)
+                try:
+                    yield timeout_at(env, t_s + service_s)
+                except simpy.Interrupt:  # the slot or the core was wanted before the update arrived
+                    early = None
+                    yield timeout_at(env, t_s)
+            else:
+                yield env.timeout(deliver_s)
+        if early is not None:  # arrived at t_s and ran its CPU time
+            if self._early is early:
+                self._start_early()
+            req.service_cpu_s = service_s
+            self.cpu.release()
+        else:
+            if self._early is not None:
+                self._claim()
+            req.instance = self.index
+            if delivered:
+                t0 = env.now
+                ev = slot.acquire()
+                if ev is not None:
+                    yield ev
+                    req.wait_handler_s = env.now - t0
+            # CPU
+            if service_s < 0.0:
+                service_s = plan.service_s()
+            if self._early is not None:  # one may have begun while this one waited for a handler slot
+                self._claim()
+            ev = self.cpu.acquire()
             if ev is not None:
+                t0 = env.now
                 yield ev
-                req.wait_handler_s = env.now - t0
-
-        # CPU
-        service_s = plan.service_s()
-        ev = self.cpu.acquire()
-        if ev is not None:
-            t0 = env.now
-            yield ev
-            req.wait_cpu_s = env.now - t0
-        yield env.timeout(service_s)
-        req.service_cpu_s = service_s
-        self.cpu.release()
+                req.wait_cpu_s = env.now - t0
+            yield env.timeout(service_s)
+            req.service_cpu_s = service_s
+            self.cpu.release()
         # DB, MCP, Claude, replies (a failed DB stage ends the handler without a reply)
         error = ""
         if plan.db_queries:
@@ -103,8 +147,37 @@ class Node:
                 for _ in range(sends):
                     yield from self.telegram.send(req)
 
+        if self._early is not None:
+            self.settle()
         slot.release()
         req.done_s = env.now
         if not req.error:
             req.ok = True
         return req.done_s
+
+    def _claim(self) -> None:
+        """Someone takes a handler slot or the core: an early delivery that has arrived takes its own first;
+        one still on its way is cancelled (it would have found them taken)."""
+        early = self._early
+        if self.env.now >= early.t_s:
+            self._start_early()
+        else:
+            self._early = None
+            early.process.interrupt("cancelled")
+
+    def _start_early(self) -> None:
+        """The early delivery takes, at its arrival time, the handler slot and the core it was sure of."""
+        early, self._early = self._early, None
+        early.req.instance = self.index
+        self.handlers.acquire_since(early.t_s)
+        self.cpu.acquire_since(early.t_s)
+
+
+class _Early:
+    """A delivery folded into its CPU time (``Node.handle``): the process to interrupt if it is cancelled,
+    its arrival time and its request."""
+
+    __slots__ = ("process", "t_s", "req")
+
+    def __init__(self, process: simpy.Process, t_s: float, req: Request):
+        self.process, self.t_s, self.req = process, t_s, req

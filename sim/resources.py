@@ -9,11 +9,24 @@ resource. ``Gauge`` is the same bookkeeping for a count that never queues (open 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import simpy
 
-__all__ = ["Gauge", "DelayedGauge", "Semaphore", "DelayedSemaphore", "Start"]
+__all__ = ["Gauge", "DelayedGauge", "Semaphore", "DelayedSemaphore", "Start", "timeout_at"]
+
+
+def timeout_at(env: simpy.Environment, t: float) -> simpy.Timeout:
+    """A timeout at exactly ``t`` (>= now): ``now + (t - now)`` can round one ulp away from ``t``, and a
+    wait folded from several (``a + b`` then ``+ c``) must end where the separate waits would have."""
+    now = env.now
+    delay = t - now
+    while now + delay < t:
+        delay = math.nextafter(delay, math.inf)
+    while now + delay > t:
+        delay = math.nextafter(delay, -math.inf)
+    return env.timeout(delay)
 
 
 class Gauge:
@@ -166,6 +179,19 @@ class Semaphore(Gauge):
             self.env.timeout(timeout_s).callbacks.append(lambda _t, ev=ev: self._expire(ev))
         return ev
 
+    def acquire_since(self, t: float) -> None:
+        """Grant a unit from ``t`` (<= now) on, after the fact: what ``acquire()`` at ``t`` would have done,
+        for a caller that knows a unit was free at ``t`` with nobody queued, and that nothing has moved
+        this semaphore since (see ``Node``'s early deliveries)."""
+        dt = t - self._last_t
+        if dt > 0.0:
+            self.busy_area += self.in_use * dt
+            self.queue_area += self.queue_len * dt
+            self._last_t = t
+        self.in_use += 1
+        if self.in_use > self.peak_in_use:
+            self.peak_in_use = self.in_use
+
     def then(self, fn, *args) -> None:
         """Call ``fn(*args)`` holding a unit: now if one is free, else when ``release()`` passes one to it
         (FIFO with the other waiters, counted in the queue as they are). Once per digest job, not per
@@ -243,8 +269,15 @@ class DelayedSemaphore(Semaphore):
         self.settle()
         super().release()
 
-    def settle(self) -> None:
-        due, now = self._due, self.env.now
+    def acquire_since(self, t: float) -> None:
+        self.settle(t)  # the units given back by t first, as acquire() at t would have
+        Semaphore.acquire_since(self, t)
+
+    def settle(self, now: float | None = None) -> None:
+        """Apply the releases due by ``now`` (default: the current time)."""
+        due = self._due
+        if now is None:
+            now = self.env.now
         while due and due[0] <= now:
             t = due.popleft()
             dt = t - self._last_t

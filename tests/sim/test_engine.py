@@ -106,3 +106,42 @@ def test_given_arrivals_replace_the_drawn_plan():
     assert r.arrival_s.tolist() == [1.0, 2.5, 2.5]      # the one after the horizon is never reached
     assert r.kind.tolist() == [names[0], names[1], names[0]] and r.chat_id.tolist() == [7, 8, 9]
     assert r.ok.all()
+
+
+@pytest.mark.parametrize("sets", [
+    ["workload.kinds.command.service_s=0.05"],
+    ["workload.kinds.command.service_s=0.2", "platform.handlers_per_instance=3"]])
+def test_early_deliveries_give_the_same_results_as_waiting_for_each_delivery(sets, monkeypatch):
+    # one instance, a slow core and the 10:00 digests: early deliveries are begun, taken up by others and
+    # cancelled; with or without them, the same requests, counters and time series
+    import sim.instance
+
+    made, started = [0], [0]
+
+    class Counted(sim.instance._Early):
+        __slots__ = ()
+
+        def __init__(self, *args):
+            made[0] += 1
+            super().__init__(*args)
+
+    start = sim.instance.Node._start_early
+
+    def counted_start(node):
+        started[0] += 1
+        start(node)
+
+    monkeypatch.setattr(sim.instance, "_Early", Counted)
+    monkeypatch.setattr(sim.instance.Node, "_start_early", counted_start)
+    sets = ["workload.dau=3000", "horizon.start=09:45", "platform.instances=1", *sets]
+    early = _run(*sets, hours=0.5)
+    assert made[0] > 200 and started[0] > 200
+    if len(sets) == 4:
+        assert made[0] > started[0]  # some were cancelled
+    monkeypatch.setattr(sim.instance.Node, "early_deliveries", False)
+    made[0] = 0
+    waited = _run(*sets, hours=0.5)
+    assert made[0] == 0
+    pd.testing.assert_frame_equal(early.requests, waited.requests, check_exact=True)
+    pd.testing.assert_frame_equal(early.timeseries, waited.timeseries, check_exact=True)
+    assert early.counters == waited.counters
