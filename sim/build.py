@@ -20,7 +20,7 @@ from sim.mcp import McpClient
 from sim.resources import Gauge
 from sim.scheduler import plan_digests, run_digests
 from sim.telegram import TelegramApi
-from sim.workload import DAY_S, Draws, rng_for
+from sim.workload import DAY_S, draws, rng_for
 
 __all__ = ["Platform", "build_platform", "new_counters"]
 
@@ -105,7 +105,7 @@ def build_platform(env: simpy.Environment, scenario: Scenario, seed: int, plans:
         db = pf.db
         db_server = DbServer(env, max_connections=db.max_connections, pooler=db.pooler,
                              pooler_server_connections=db.pooler_server_connections, rtt_s=rtt.db,
-                             query_s=Draws(db.query_s, rng_for(seed, "db")), counters=c["db"])
+                             query_s=draws(db.query_s, rng_for(seed, "db")), counters=c["db"])
         p.gauges.append(db_server.connections)
     api = None
     if uses_claude:

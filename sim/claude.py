@@ -26,7 +26,7 @@ from sim.breaker import Breaker
 from sim.ratelimit import per_minute, retry_after_s
 from sim.record import Request
 from sim.resources import Semaphore
-from sim.workload import Draws, KindPlan
+from sim.workload import KindPlan, draws
 
 __all__ = ["ClaudeApi", "ClaudeClient", "OK", "HTTP_429", "HTTP_529"]
 
@@ -45,7 +45,7 @@ class ClaudeApi:
         self._rng = rng
         self._u = np.empty(0)
         self._ui = 0
-        self.ttft_s = {k: Draws(m.ttft_s, rng) for k, m in claude.models.items()}
+        self.ttft_s = {k: draws(m.ttft_s, rng) for k, m in claude.models.items()}
         self.tokens_per_s = {k: m.output_tokens_per_s for k, m in claude.models.items()}
 
     def _random(self) -> float:

@@ -12,7 +12,7 @@ import simpy
 
 from sim.breaker import Breaker
 from sim.record import Request
-from sim.workload import Draws
+from sim.workload import draws
 
 __all__ = ["McpClient"]
 
@@ -21,7 +21,7 @@ class McpClient:
     def __init__(self, env: simpy.Environment, mcp, *, rtt_s: float, rng: np.random.Generator,
                  counters: dict, horizon_s: float):
         self.env, self.rtt_s, self.counters = env, rtt_s, counters
-        self.latency_s = Draws(mcp.latency_s, rng)
+        self.latency_s = draws(mcp.latency_s, rng)
         self.failure_rate = mcp.failure_rate
         self._rng = rng
         cooldown = mcp.breaker.cooldown_s

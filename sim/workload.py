@@ -8,17 +8,20 @@ digest times are wall-clock hours.
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from botcap.sampling import Sampler, sample
 from botcap.scenario import KindSpec, Scenario, hhmm_to_s
+from botcap.scenario.dists import Constant
 from sim.arrivals import session_starts_s
 
-__all__ = ["Draws", "KindPlan", "Sessions", "OpenArrivals", "kind_plans", "rng_for", "user_arrivals", "DAY_S"]
+__all__ = ["draws", "KindPlan", "Sessions", "OpenArrivals", "kind_plans", "rng_for", "user_arrivals", "DAY_S"]
 
 DAY_S = 86_400.0
 
@@ -28,22 +31,19 @@ def rng_for(seed: int, component: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(component.encode())])
 
 
-class Draws:
+def draws(dist, rng: np.random.Generator, block: int = 4096) -> Callable[[], float]:
     """``botcap.sampling.Sampler`` for the SimPy hot path: the same draws in the same order, pre-drawn in
-    blocks and handed out as Python floats from a list (indexing a numpy array per call costs ~3x more)."""
+    blocks and handed out as Python floats. The sampler is the ``__next__`` of an iterator over the
+    blocks, a C method: calling it costs no Python frame (a ``__call__`` popping from a list cost ~3x as
+    much). A constant draws nothing from ``rng``, as ``sample`` does not."""
+    if isinstance(dist, int | float | Constant):
+        return itertools.repeat(float(sample(dist, rng))).__next__
 
-    __slots__ = ("_dist", "_rng", "_block", "_buf")
+    def blocks():
+        while True:
+            yield np.asarray(sample(dist, rng, block), dtype=float).tolist()
 
-    def __init__(self, dist, rng: np.random.Generator, block: int = 4096):
-        self._dist, self._rng, self._block = dist, rng, block
-        self._buf: list[float] = []
-
-    def __call__(self) -> float:
-        buf = self._buf
-        if not buf:
-            buf = self._buf = np.asarray(sample(self._dist, self._rng, self._block), dtype=float).tolist()
-            buf.reverse()  # pop() from the end hands them out in drawing order
-        return buf.pop()
+    return itertools.chain.from_iterable(blocks()).__next__
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,11 @@ class KindPlan:
     """One kind of message with its samplers ready (``tokens`` are None without a model)."""
 
     name: str
-    service_s: Draws | Sampler
+    service_s: Callable[[], float] | Sampler
     db_queries: int
     model: str | None
-    input_tokens: Draws | Sampler | None
-    output_tokens: Draws | Sampler | None
+    input_tokens: Callable[[], float] | Sampler | None
+    output_tokens: Callable[[], float] | Sampler | None
     max_tokens: int
     mcp_calls: int
     telegram_sends: int
@@ -63,9 +63,9 @@ class KindPlan:
 
 def _plan(name: str, spec: KindSpec, rng: np.random.Generator) -> KindPlan:
     return KindPlan(
-        name=name, service_s=Draws(spec.service_s, rng), db_queries=spec.db_queries, model=spec.model,
-        input_tokens=Draws(spec.input_tokens, rng) if spec.model else None,
-        output_tokens=Draws(spec.output_tokens, rng) if spec.model else None,
+        name=name, service_s=draws(spec.service_s, rng), db_queries=spec.db_queries, model=spec.model,
+        input_tokens=draws(spec.input_tokens, rng) if spec.model else None,
+        output_tokens=draws(spec.output_tokens, rng) if spec.model else None,
         max_tokens=spec.max_tokens, mcp_calls=spec.mcp_calls, telegram_sends=spec.telegram_sends)
 
 
