@@ -60,7 +60,7 @@ class ClaudeApi:
 
     def admit(self, input_counted: int, max_tokens: int) -> tuple[int, float]:
         """(status, retry_after_s) for an attempt arriving now; on 200 the tokens are taken."""
-        now = self.env.now
+        now = self.env._now  # env._now: see sim.resources
         if (self.outages_s and self._in_outage(now)) or \
                 (self.overloaded_rate and self._random() < self.overloaded_rate):
             self.counters["http_529"] += 1
@@ -80,7 +80,7 @@ class ClaudeApi:
 
     def settle(self, reserved: int, output_tokens: int) -> None:
         """The output reservation corrected to what was generated."""
-        self.otpm.give_back(reserved - output_tokens, self.env.now)
+        self.otpm.give_back(reserved - output_tokens, self.env._now)
 
 
 class ClaudeClient:
@@ -107,12 +107,12 @@ class ClaudeClient:
         """One messages.create with the SDK's retries. Returns "" or an error reason."""
         env, api, counters = self.env, self.api, self.counters
         model = model or plan.model
-        t0 = env.now
+        t0 = env._now
         ev = self.semaphore.acquire()
         if ev is not None:
             yield ev
-            req.wait_claude_semaphore_s += env.now - t0
-        if not self.breaker.allow(env.now):
+            req.wait_claude_semaphore_s += env._now - t0
+        if not self.breaker.allow(env._now):
             self.semaphore.release()
             return "claude_breaker_open"
         prompt = max(1, round(plan.input_tokens()))
@@ -156,9 +156,9 @@ class ClaudeClient:
                 req.wait_claude_backoff_s += pause
         self.semaphore.release()
         if not ok:
-            self.breaker.failure(env.now)
+            self.breaker.failure(env._now)
             return "claude_failed"
-        self.breaker.success(env.now)
+        self.breaker.success(env._now)
         req.claude_input_tokens += uncached
         req.claude_output_tokens += output
         req.claude_cache_read_tokens += read

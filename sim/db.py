@@ -73,11 +73,11 @@ class DbPool:
         hold_s = server.rtt_s + server.query_s()
         if server.pgbouncer:
             conns = server.connections
-            t1 = self.env.now
+            t1 = self.env._now  # env._now: see sim.resources
             ev = conns.acquire()
             if ev is not None:
                 yield ev
-                req.wait_db_server_s += self.env.now - t1
+                req.wait_db_server_s += self.env._now - t1
             yield self.env.timeout(hold_s)
             conns.release()
         else:
@@ -98,7 +98,7 @@ class DbPool:
 
             env.process(run())
             return
-        t0 = env.now
+        t0 = env._now
         ev = slots.acquire(self.acquire_timeout_s)
         if ev is None:
             self._hold_then(req, done)
@@ -106,7 +106,7 @@ class DbPool:
         self._interrupt_folded()
 
         def granted(e: simpy.Event) -> None:
-            req.wait_db_pool_s += env.now - t0
+            req.wait_db_pool_s += env._now - t0
             if e.value:
                 self._hold_then(req, done)
             else:
@@ -166,7 +166,7 @@ class DbPool:
         error = yield from self._acquire(req)
         if error:
             return error
-        holds, ends, t = [], [], env.now
+        holds, ends, t = [], [], env._now
         for _ in range(n):
             h = server.rtt_s + server.query_s()
             holds.append(h)
@@ -177,10 +177,10 @@ class DbPool:
             me = env.active_process
             self._folded[me] = None
             try:
-                yield env.timeout(ends[-1] - env.now)
+                yield env.timeout(ends[-1] - env._now)
                 done = n
             except simpy.Interrupt:
-                done = sum(1 for e in ends if e <= env.now)
+                done = sum(1 for e in ends if e <= env._now)
             self._folded.pop(me, None)
             for h in holds[:done]:
                 req.service_db_s += h
@@ -190,8 +190,8 @@ class DbPool:
                 error = yield from self._acquire(req)
                 if error:
                     return error
-                ends[i] = env.now + holds[i]
-            yield env.timeout(ends[i] - env.now)
+                ends[i] = env._now + holds[i]
+            yield env.timeout(ends[i] - env._now)
             req.service_db_s += holds[i]
         self.slots.release()
         return ""
@@ -199,12 +199,12 @@ class DbPool:
     def _acquire(self, req: Request):
         """A pool slot with an open connection: "" or an error reason (the slot is not held then)."""
         env, slots, server = self.env, self.slots, self.server
-        t0 = env.now
+        t0 = env._now
         ev = slots.acquire(self.acquire_timeout_s)
         if ev is not None:
             self._interrupt_folded()
             granted = yield ev
-            req.wait_db_pool_s += env.now - t0
+            req.wait_db_pool_s += env._now - t0
             if not granted:
                 self.counters["acquire_timeouts"] += 1
                 return "db_acquire_timeout"

@@ -59,13 +59,14 @@ class Webhook:
         200 at once, the 200 travelling back while the handler runs."""
         node = self.nodes[self._next]
         self._next = (self._next + 1) % len(self.nodes)
-        self.connections.release_at(self.env.now + self.half_rtt_s + self.half_rtt_s)
+        # env._now: see sim.resources
+        self.connections.release_at(self.env._now + self.half_rtt_s + self.half_rtt_s)
         return node.handle(req, plan, lazy_end=lazy_end, deliver_s=self.half_rtt_s)
 
     def _queued(self, ev, req: Request, plan: KindPlan, lazy_end: bool):
-        t0 = self.env.now
+        t0 = self.env._now
         yield ev
-        req.wait_webhook_s = self.env.now - t0
+        req.wait_webhook_s = self.env._now - t0
         return (yield from self._deliver(req, plan, lazy_end))
 
     def _blocking(self, req: Request, plan: KindPlan):
@@ -73,9 +74,9 @@ class Webhook:
         env, conns = self.env, self.connections
         ev = conns.acquire()
         if ev is not None:
-            t0 = env.now
+            t0 = env._now
             yield ev
-            req.wait_webhook_s = env.now - t0
+            req.wait_webhook_s = env._now - t0
         node = self.nodes[self._next]
         self._next = (self._next + 1) % len(self.nodes)
         if self.half_rtt_s:
@@ -94,7 +95,7 @@ class Webhook:
             conns.release()
         else:
             req.ok, req.error = False, req.error or "webhook_timeout"
-        return env.now
+        return env._now
 
 
 class Poller:
@@ -116,7 +117,7 @@ class Poller:
         done = self.env.event()
         self.submit(req, plan, done)
         yield done
-        return self.env.now
+        return self.env._now
 
     def _loop(self):
         env, pending = self.env, self.pending

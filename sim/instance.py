@@ -43,7 +43,7 @@ class Node:
     def settle(self) -> None:
         """Apply an early delivery whose arrival has passed (before the handler and CPU gauges are read)."""
         early = self._early
-        if early is not None and self.env.now >= early.t_s:
+        if early is not None and self.env._now >= early.t_s:  # env._now: see sim.resources
             self._start_early()
 
     def handle(self, req: Request, plan: KindPlan, slot: Semaphore | None = None, lazy_end: bool = False,
@@ -76,7 +76,7 @@ class Node:
         if deliver_s:
             service_s = plan.service_s()
             cpu, handlers = self.cpu, self.handlers
-            t_s = env.now + deliver_s
+            t_s = env._now + deliver_s
             if (self.early_deliveries and self._early is None and not cpu.in_use and not cpu.queue_len
                     and not handlers.queue_len and handlers.in_use < handlers.capacity):
                 early = self._early = _Early(env.active_process, t_s, req)
@@ -97,11 +97,11 @@ class Node:
                 self._claim()
             req.instance = self.index
             if delivered:
-                t0 = env.now
+                t0 = env._now
                 ev = slot.acquire()
                 if ev is not None:
                     yield ev
-                    req.wait_handler_s = env.now - t0
+                    req.wait_handler_s = env._now - t0
             # CPU
             if service_s < 0.0:
                 service_s = plan.service_s()
@@ -109,9 +109,9 @@ class Node:
                 self._claim()
             ev = self.cpu.acquire()
             if ev is not None:
-                t0 = env.now
+                t0 = env._now
                 yield ev
-                req.wait_cpu_s = env.now - t0
+                req.wait_cpu_s = env._now - t0
             yield env.timeout(service_s)
             req.service_cpu_s = service_s
             self.cpu.release()
@@ -150,7 +150,7 @@ class Node:
         if self._early is not None:
             self.settle()
         slot.release()
-        req.done_s = env.now
+        req.done_s = env._now
         if not req.error:
             req.ok = True
         return req.done_s
@@ -159,7 +159,7 @@ class Node:
         """Someone takes a handler slot or the core: an early delivery that has arrived takes its own first;
         one still on its way is cancelled (it would have found them taken)."""
         early = self._early
-        if self.env.now >= early.t_s:
+        if self.env._now >= early.t_s:
             self._start_early()
         else:
             self._early = None

@@ -33,7 +33,7 @@ class McpClient:
 
     def call(self, req: Request):
         env = self.env
-        if not self.breaker.allow(env.now):
+        if not self.breaker.allow(env._now):  # env._now: see sim.resources
             return "mcp_breaker_open"
         self.counters["calls"] += 1
         s = self.rtt_s + self.latency_s()
@@ -41,7 +41,7 @@ class McpClient:
         req.service_mcp_s += s
         if self.failure_rate and self._rng.random() < self.failure_rate:
             self.counters["failures"] += 1
-            self.breaker.failure(env.now)
+            self.breaker.failure(env._now)
             return "mcp_failed"
-        self.breaker.success(env.now)
+        self.breaker.success(env._now)
         return ""

@@ -124,7 +124,7 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
         5 instances lose each digest's lock, and their whole job is that query or round trip."""
         req = Request(-1, "digest", t, chats[i], is_digest=True)
         req.preferred_s, req.planned_s = t - shift[i], t
-        req.wait_handler_s = env.now - t
+        req.wait_handler_s = env._now - t  # env._now: see sim.resources
         req.instance = node.index
         if lock == "advisory":  # SELECT pg_try_advisory_lock(digest id); the first to finish wins
             node.db.query_then(req, lambda error: locked(node, req, claim, not error and not claim[0]))
@@ -146,8 +146,8 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
         env.process(node.handle(req, plan, slot=node.scheduler))
 
     for t, i in zip(t_list, who_list, strict=True):
-        if t > env.now:
-            yield env.timeout(t - env.now)
+        if t > env._now:
+            yield env.timeout(t - env._now)
         counters["scheduled"] += 1
         if moved[i]:
             counters["moved"] += 1

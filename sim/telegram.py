@@ -54,7 +54,7 @@ class TelegramApi:
         itself then; the caller holds its own resources until that time). None, with nothing sent, when
         it would be answered 429 or answered after the horizon (the request must stay unfinished): use
         ``send``, which judges it again at the same instant with the same outcome."""
-        now = self.env.now
+        now = self.env._now  # env._now: see sim.resources
         done = now + self.rtt_s
         if done >= self.horizon_s or self._wait_s(req.chat_id, now) != 0.0:
             return None
@@ -65,7 +65,7 @@ class TelegramApi:
     def send(self, req: Request):
         env, sends = self.env, self.sends
         while True:
-            wait = self._wait_s(req.chat_id, env.now)
+            wait = self._wait_s(req.chat_id, env._now)
             sends.add(1)
             if self.rtt_s:
                 yield env.timeout(self.rtt_s)
