@@ -23,7 +23,7 @@ from botcap.scenario import Scenario
 from sim.build import Platform, build_platform
 from sim.record import FIELDS, Request
 from sim.resources import timeout_at
-from sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals
+from sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals, with_output_tokens
 
 __all__ = ["RawRun", "simulate", "SAMPLE_EVERY_S"]
 
@@ -58,6 +58,8 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
     warmup_s = min(scenario.horizon.warmup_s, horizon_s)
     env = simpy.Environment()
     plans = kind_plans(scenario, seed)
+    if isinstance(arrivals, OpenArrivals) and arrivals.output_tokens:
+        plans = with_output_tokens(plans, arrivals.output_tokens)  # a trace's answer lengths
     platform = build_platform(env, scenario, seed, plans, horizon_s)
     requests: list[Request] = platform.requests
     if arrivals is None:

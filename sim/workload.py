@@ -12,7 +12,7 @@ import itertools
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,7 +21,8 @@ from botcap.scenario import KindSpec, Scenario, hhmm_to_s
 from botcap.scenario.dists import Constant
 from sim.arrivals import session_starts_s
 
-__all__ = ["draws", "KindPlan", "Sessions", "OpenArrivals", "kind_plans", "rng_for", "user_arrivals", "DAY_S"]
+__all__ = ["draws", "KindPlan", "Sessions", "OpenArrivals", "kind_plans", "with_output_tokens", "rng_for",
+           "user_arrivals", "DAY_S"]
 
 DAY_S = 86_400.0
 
@@ -69,6 +70,22 @@ def _plan(name: str, spec: KindSpec, rng: np.random.Generator) -> KindPlan:
         max_tokens=spec.max_tokens, mcp_calls=spec.mcp_calls, telegram_sends=spec.telegram_sends)
 
 
+def with_output_tokens(plans: dict[str, KindPlan], given: dict[str, list[float]]) -> dict[str, KindPlan]:
+    """``plans`` whose answer lengths are first the ``given`` ones per kind, in order, then the kind's own
+    draws. Why: replaying a measured trace, the model should get the work each request brought (its
+    answer length, which the fake Claude API drew), so that measured and predicted differ by the
+    model's timing, not by the luck of fresh draws; a kind's Claude calls start in about arrival order
+    (FIFO semaphore), which is the order given. A kind absent from ``given`` keeps its plan."""
+    out = dict(plans)
+    for name, values in given.items():
+        plan = plans.get(name)
+        if plan is None or plan.output_tokens is None or not values:
+            continue
+        drawn = iter(plan.output_tokens, None)  # the kind's sampler, called on once the given run out
+        out[name] = replace(plan, output_tokens=itertools.chain(map(float, values), drawn).__next__)
+    return out
+
+
 def kind_plans(scenario: Scenario, seed: int) -> dict[str, KindPlan]:
     """A plan per kind in the mix, plus "digest" (one Claude call, one send) when digests are on."""
     wl = scenario.workload
@@ -84,12 +101,15 @@ def kind_plans(scenario: Scenario, seed: int) -> dict[str, KindPlan]:
 
 @dataclass(frozen=True)
 class OpenArrivals:
-    """Poisson mode: independent messages at a constant rate (an open queue, for theory checks)."""
+    """Poisson mode: independent messages at a constant rate (an open queue, for theory checks); also a
+    measured trace (``sim.calibrate.replay``), which may bring each kind's answer lengths in arrival
+    order (``output_tokens``: the work each request brought, see ``with_output_tokens``)."""
 
     t_s: np.ndarray
     kinds: np.ndarray       # index into ``names``
     chat_ids: np.ndarray
     names: tuple[str, ...]
+    output_tokens: dict[str, list[float]] | None = None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario, read_document
 from sim.calibrate import predict, usl
 from sim.calibrate.bundles import Level, RunBundle, read_bundles
-from sim.calibrate.stages import StageFits, apply_patch, fit_stages, stage_rows
+from sim.calibrate.stages import MAX_TOKENS_PER_S, StageFits, apply_patch, fit_stages, stage_rows
 from sim.calibrate.writer import write_scenario
 
 __all__ = ["Calibrated", "calibrate", "parse_holdout"]
@@ -73,6 +73,38 @@ def _split(levels: list[Level], holdout: list[float] | None) -> set[tuple[str, i
     return held
 
 
+def _scaled(value, factor: float):
+    """A scenario distribution (a number or a ``{dist: ...}`` mapping) with its scale times ``factor``."""
+    if isinstance(value, int | float):
+        return value * factor
+    out = dict(value)
+    if out.get("dist") == "empirical":
+        out["samples"] = [x * factor for x in out["samples"]]
+    else:
+        out["mean"] = out["mean"] * factor
+    return out
+
+
+def _unscale_claude(doc: dict, patch: dict, time_scale: float) -> str:
+    """Claude's fitted latencies at the real API's speed, in place; returns the note saying so.
+
+    Why: a run may drive the fake Claude API at ``claude_time_scale`` (0.25 = four times faster) to get
+    more requests per load level in the same wall time. The replay validates the model at that speed;
+    the scenario written for planning must describe the real API, so time to first token is divided by
+    the scale and tokens/s multiplied by it (only Claude is scaled by the fake; DB, MCP, Telegram and
+    CPU times are the stack's own and stay as fitted)."""
+    models = ((patch.get("platform") or {}).get("claude") or {}).get("models") or {}
+    for key, fitted in models.items():
+        m = doc["platform"]["claude"]["models"][key]
+        if "ttft_s" in fitted:
+            m["ttft_s"] = _scaled(m["ttft_s"], 1.0 / time_scale)
+        if "output_tokens_per_s" in fitted:
+            m["output_tokens_per_s"] = min(m["output_tokens_per_s"] * time_scale, MAX_TOKENS_PER_S)
+    return (f"claude: the runs drove the fake Claude API at x{time_scale:g} of its latency; the written "
+            f"scenario has the fitted ttft_s / {time_scale:g} and output_tokens_per_s x {time_scale:g} "
+            f"(the real API's speed); the held-out check replayed the x{time_scale:g} fits")
+
+
 def _measured_platform(b: RunBundle) -> dict:
     platform = dict(b.run["scenario"]["platform"])
     platform.update(instances=b.instances, mode=b.mode)
@@ -107,6 +139,9 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
     doc = (load_scenario(data=user_doc) if user_doc else run_sc).model_dump(mode="json")
     doc["platform"] = _measured_platform(bundles[0])
     doc = apply_patch(doc, fits.patch)
+    notes = list(fits.notes)
+    if bundles[0].time_scale != 1.0:
+        notes.append(_unscale_claude(doc, fits.patch, bundles[0].time_scale))
     doc["calibration"] = {
         "runs": [b.name for b in bundles],
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -115,7 +150,7 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
         "max_holdout_error": ({k: (v if math.isfinite(v) else None) for k, v in max_err.items()
                                if k != "levels"} if held else None),
         "claude_time_scale": bundles[0].time_scale,
-        "notes": list(fits.notes),
+        "notes": notes,
     }
     scenario = load_scenario(data=doc)
     report = {
@@ -126,7 +161,7 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
         "max_holdout_error": max_err,
         "saturation": sat,
         "usl": usl_fit,
-        "notes": list(fits.notes),
+        "notes": notes,
         "replications": replications,
     }
     if out is not None:

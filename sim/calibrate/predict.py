@@ -27,6 +27,7 @@ import pandas as pd
 
 from botcap.scenario import Scenario
 from sim.calibrate.bundles import Level, RunBundle
+from sim.calibrate.join import joined
 from sim.calibrate.replay import simulate_trace
 from sim.metrics import t_interval
 from sim.runner import replication_seeds
@@ -58,16 +59,19 @@ def _trace(b: RunBundle, kinds) -> tuple[pd.DataFrame, float]:
     posted = posted.fillna(r["sent_at"]).to_numpy(dtype=float)
     t_ref = float(np.nanmin(posted))
     keep = r["kind"].astype(str).isin(list(kinds)).to_numpy()
+    tokens = (joined(r, b.stages)["st_claude_output_tokens"].to_numpy() if "claude_output_tokens" in b.stages
+              else np.nan)
     trace = pd.DataFrame({"t_s": posted - t_ref, "kind": r["kind"].astype(str).to_numpy(),
                           "chat_id": (r["chat_id"].fillna(0).astype(np.int64).to_numpy() if "chat_id" in r
-                                      else np.arange(len(r))), "row": np.arange(len(r))})[keep]
+                                      else np.arange(len(r))), "row": np.arange(len(r)),
+                          "output_tokens": tokens})[keep]
     return trace.reset_index(drop=True), t_ref
 
 
 def predicted_frame(b: RunBundle, scenario: Scenario, seed: int) -> pd.DataFrame:
     """The bundle's trace through the model: the same columns as ``measured_frame`` (scenario kinds only)."""
     trace, t_ref = _trace(b, scenario.workload.kinds)
-    sim = simulate_trace(scenario, trace[["t_s", "kind", "chat_id"]], seed)
+    sim = simulate_trace(scenario, trace[["t_s", "kind", "chat_id", "output_tokens"]], seed)
     src = trace.iloc[sim["trace_row"].to_numpy()]
     rows = src["row"].to_numpy()
     sent = b.requests["sent_at"].to_numpy(dtype=float)[rows]

@@ -4,6 +4,10 @@ Why a trace and not "poisson at the level's rate": a calibration ladder is one c
 past the knee a level inherits the backlog of the level before. Replaying the very arrivals the bot
 received, in order, gives the model the same history, so a measured and a predicted level differ only
 by what the model gets wrong (and by service-time noise), not by the luck of a fresh Poisson draw.
+For the same reason the trace may carry each request's answer length (output tokens: the work the
+request brought, drawn by the fake Claude API, not a timing): near the knee the Claude semaphore's
+queue depends on the sum of the answer lengths, and ~100 fresh lognormal draws per kind and level
+move a p95 by 20-40%. No timing of a held-out level enters the model.
 
 The trace goes to the engine as its arrival plan (``sim.engine.simulate(..., arrivals=...)``, an
 ``OpenArrivals``): nothing of the engine is patched.
@@ -37,11 +41,23 @@ def replay_scenario(scenario: Scenario, *, kinds: list[str], hours: float) -> Sc
     return load_scenario(data=doc)
 
 
+def _answer_lengths(trace: pd.DataFrame, order: np.ndarray) -> dict[str, list[float]] | None:
+    """Per kind, the known answer lengths in arrival order (``sim.workload.with_output_tokens``)."""
+    if "output_tokens" not in trace:
+        return None
+    tok = pd.to_numeric(trace["output_tokens"], errors="coerce").to_numpy(dtype=float)[order]
+    kinds = trace["kind"].astype(str).to_numpy()[order]
+    known = np.isfinite(tok) & (tok > 0)
+    out = {str(k): tok[known & (kinds == k)].tolist() for k in np.unique(kinds[known])}
+    return out or None
+
+
 def simulate_trace(scenario: Scenario, trace: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Per-request rows (``sim.record.FIELDS``) of the model fed ``trace``.
 
     ``trace``: columns ``t_s`` (seconds from the trace start, >= 0), ``kind`` (kinds of the scenario)
-    and optionally ``chat_id`` (Telegram's 1 message/s per chat limit needs it). Rows keep the trace's
+    and optionally ``chat_id`` (Telegram's 1 message/s per chat limit needs it) and ``output_tokens``
+    (the answer length the request got; NaN or 0 = unknown, drawn from the scenario). Rows keep the trace's
     order; a ``trace_row`` column gives each simulated request's row in ``trace``.
     """
     trace = trace.reset_index(drop=True)
@@ -58,7 +74,8 @@ def simulate_trace(scenario: Scenario, trace: pd.DataFrame, seed: int) -> pd.Dat
     kind_idx = np.array([index[str(k)] for k in trace["kind"]], dtype=np.int32)[order]
     chats = (trace["chat_id"].to_numpy(dtype=np.int64) if "chat_id" in trace
              else np.arange(len(trace), dtype=np.int64))[order]
-    plan = OpenArrivals(t_s=t[order], kinds=kind_idx, chat_ids=chats, names=names)
+    plan = OpenArrivals(t_s=t[order], kinds=kind_idx, chat_ids=chats, names=names,
+                        output_tokens=_answer_lengths(trace, order))
     raw = engine.simulate(sc, seed, arrivals=plan)
     df = raw.requests
     df = df[~df["is_digest"].astype(bool)].sort_values("id", kind="stable").reset_index(drop=True)

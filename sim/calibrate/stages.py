@@ -3,11 +3,17 @@
 The bot times each stage of an update apart (``loadtest/staging/timings.py``); the model has one
 distribution per stage. The mapping, and why:
 
-* ``workload.kinds.K.service_s`` (CPU on the event loop): what the handler spends outside every timed
+* ``workload.kinds.K.service_s`` (time on the event loop): what the handler spends outside every timed
   stage, ``handler_s - (db_acquire + db_query + claude_semaphore_wait + claude_call + mcp +
   telegram_send)``, over successful updates with at most one Claude attempt (a retry's backoff sleep is
-  not CPU). Taken from the lowest load levels first: at high load the residual also holds the wait for
-  the event loop, which the model adds itself (``cpu`` resource).
+  not CPU). Webhook runs add, per update, the time outside the handler (``join.outside_handler_s``:
+  the delivery to the bot and aiohttp/aiogram parsing before the handler starts, the reply's way to
+  the fake) and the reply send, minus the model's own webhook half-RTT and send RTT: the handler
+  residual alone (~0.5 ms) misses most of the bot's real CPU per update (4-5 ms measured by
+  benchmarks/staging_bench.py), and the model's constant RTTs miss those steps' tails, which are most
+  of a command's p95. One per-update sum keeps their joint distribution. Taken from the lowest load
+  levels first: at high load the residual also holds the wait for the event loop, which the model adds
+  itself (``cpu`` resource).
 * ``platform.db.query_s``: ``db_query_s`` divided by the kind's ``db_queries`` (the bot times the sum),
   pooled over kinds. The round trip is inside the measurement, so ``network_rtt_s.db`` becomes 0.
 * ``platform.claude.models.M``: per model, over first-attempt successful calls. With per-call output
@@ -19,7 +25,9 @@ distribution per stage. The mapping, and why:
 * ``platform.mcp.latency_s``: ``mcp_s / mcp_calls``; ``network_rtt_s.mcp`` becomes 0.
 * ``platform.network_rtt_s.telegram``: the model's send is one round trip, a constant: the mean of
   sends under 1 s (a Telegram 429 makes the bot sleep out a retry_after of whole seconds, and those
-  waits are the model's own ``telegram_send`` queue). The fitted distribution is reported for reference.
+  waits are the model's own ``telegram_send`` queue); in webhook runs, whose send and delivery tails
+  go into ``service_s``, the 1st percentile (the bare round trip). The fitted distribution is reported
+  for reference.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from botcap.errors import BadInput
 from botcap.scenario import Scenario
 from sim.calibrate.bundles import Level, RunBundle
 from sim.calibrate.fit import MIN_SAMPLES, Fit, fit_positive
+from sim.calibrate.join import joined, outside_handler_s
 
 __all__ = ["StageFits", "fit_stages", "stage_rows", "apply_patch", "SERVICE_TARGET", "MAX_TOKENS_PER_S"]
 
@@ -76,20 +85,35 @@ def apply_patch(doc: dict, patch: dict) -> dict:
     return out
 
 
+def _outside_by_stage_row(b: RunBundle) -> pd.Series:
+    """Per stage row (by index label): the update's time outside the handler; webhook runs only (a
+    polling bot's updates wait for the next getUpdates round, which the model's poller has itself)."""
+    if b.mode != "webhook":
+        return pd.Series(dtype=float)
+    j = joined(b.requests, b.stages)
+    keep = (j["st_index"] >= 0).to_numpy()
+    values = outside_handler_s(j)[keep].to_numpy(dtype=float)
+    return pd.Series(values, index=j.loc[keep, "st_index"].to_numpy())
+
+
 def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:
-    """Stage rows whose update started inside one of ``levels`` (with its rate in ``level_rate``)."""
+    """Stage rows whose update started inside one of ``levels`` (with its rate in ``level_rate``, and in
+    ``outside_s`` its time outside the handler where known, see ``_outside_by_stage_row``)."""
     frames = []
     for b in bundles:
         st = b.stages
         t = st["started_at_unix_s"].to_numpy(dtype=float)
+        outside = _outside_by_stage_row(b)
         for lv in levels:
             if lv.bundle != b.name:
                 continue
             mask = (t >= lv.start_s) & (t < lv.end_s)
             if mask.any():
-                frames.append(st[mask].assign(level_rate=lv.rate_per_s, bundle=b.name))
+                frames.append(st[mask].assign(level_rate=lv.rate_per_s, bundle=b.name,
+                                              outside_s=outside.reindex(st.index[mask]).to_numpy()))
     if not frames:
-        return pd.DataFrame(columns=[*TIMED, "kind", "handler_s", "ok", "claude_attempts", "level_rate"])
+        return pd.DataFrame(columns=[*TIMED, "kind", "handler_s", "ok", "claude_attempts", "level_rate",
+                                     "outside_s"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -103,16 +127,27 @@ def fit_stages(rows: pd.DataFrame, base: Scenario, *, min_samples: int = MIN_SAM
     used = [k for k in kinds if (rows["kind"] == k).any()]
     if not used:
         raise BadInput(f"stages: no update of a scenario kind ({', '.join(kinds)}) in the fitted levels")
-    _service(out, good, used, min_samples)
+    folded = "outside_s" in good and bool(good["outside_s"].notna().any())
+    rtt = _telegram(out, good, base, min_samples, bare=folded)
+    _service(out, good, used, min_samples, rtt_s=rtt if folded else None)
     _db(out, good, base, min_samples)
     _claude(out, good, base, min_samples)
     _mcp(out, good, base, min_samples)
-    _telegram(out, good, base, min_samples)
     return out
 
 
-def _service(out: StageFits, good: pd.DataFrame, used: list[str], n_min: int) -> None:
+def _service(out: StageFits, good: pd.DataFrame, used: list[str], n_min: int, *,
+             rtt_s: float | None = None) -> None:
+    """Per kind: the handler residual, or with ``rtt_s`` (webhook runs) the residual plus the time outside
+    the handler plus the send, minus what the model adds itself (half an RTT delivery, one RTT send)."""
     residual = good["handler_s"] - good[list(TIMED)].fillna(0).sum(axis=1)
+    if rtt_s is not None:
+        good = good[good["outside_s"].notna() & (good["telegram_send_s"] < 1.0)]
+        residual = residual.loc[good.index]
+        extra = good["outside_s"] + good["telegram_send_s"] - 1.5 * rtt_s
+        residual = (residual + extra).clip(lower=1e-6)
+        out.notes.append("kinds.*.service_s: handler residual + time outside the handler + reply send "
+                         f"- 1.5 x network_rtt_s.telegram ({1000 * rtt_s:.2f} ms), per update (webhook run)")
     for kind in used:
         mask = (good["kind"] == kind).to_numpy()
         k_rows = good[mask].assign(residual=residual[mask])
@@ -180,15 +215,19 @@ def _mcp(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int) -> None
     _set(out.patch, "platform.network_rtt_s.mcp", 0.0)
 
 
-def _telegram(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int) -> None:
+def _telegram(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int, *,
+              bare: bool = False) -> float | None:
+    """The model's Telegram round trip: the mean clean send, or (``bare``) its 1st percentile."""
     sends = _per_call(good, base, "telegram_send_s", "telegram_sends")
     clean = sends[sends < 1.0]
     if clean.size == 0:
         out.notes.append("telegram.send_s: no send measured; kept network_rtt_s.telegram")
-        return
+        return None
     f = fit_positive("telegram.send_s", clean, min_samples=n_min)
     out.fits[f.stage] = f
-    _set(out.patch, "platform.network_rtt_s.telegram", float(clean.mean()))
+    rtt = float(np.quantile(clean, 0.01)) if bare else float(clean.mean())
+    _set(out.patch, "platform.network_rtt_s.telegram", rtt)
+    return rtt
 
 
 def _claude(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int) -> None:

@@ -6,7 +6,8 @@ uniform times) and written as ``run.json`` + ``requests.parquet`` + ``stages.par
 harness's columns. Fitting such a bundle must give back the scenario's parameters, and predicting its
 held-out levels must match them up to noise. Stage times are taken from the model's own per-request
 record, mapped the way the bot times them (``loadtest/staging/timings.py``): ``handler_s`` covers the
-CPU and every stage after the handler slot was granted; ``db_acquire_s`` the pool (and PgBouncer)
+CPU and every stage after the handler slot was granted, ``handler_wait_s`` the wait for that slot;
+``db_acquire_s`` the pool (and PgBouncer)
 waits; ``telegram_send_s`` the send round trips plus any 429 retry_after sleep.
 """
 
@@ -60,6 +61,7 @@ def _stages(sim: pd.DataFrame, scenario: Scenario, t0: float) -> pd.DataFrame:
         "db_query_s": sim["service_db_s"], "claude_semaphore_wait_s": sim["wait_claude_semaphore_s"],
         "claude_call_s": sim["service_claude_s"], "claude_attempts": sim["claude_attempts"].astype(np.int64),
         "mcp_s": sim["service_mcp_s"], "telegram_send_s": telegram, "ok": sim["ok"].astype(bool),
+        "handler_wait_s": sim["wait_handler_s"],
         "error": sim["error"].astype(str).replace("", None),
         "claude_output_tokens": sim["claude_output_tokens"].astype(np.int64),
     })

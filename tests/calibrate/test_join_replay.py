@@ -1,0 +1,63 @@
+"""Joining generator requests to the bot's stage rows, folding the time outside the handler into the
+service time, and replaying measured answer lengths through the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.calibrate.bundles import read_bundles
+from sim.calibrate.join import joined, outside_handler_s
+from sim.calibrate.replay import simulate_trace
+from sim.calibrate.stages import fit_stages, stage_rows
+
+
+def test_join_matches_the_kth_update_of_a_chat_and_computes_the_time_outside_the_handler():
+    requests = pd.DataFrame({"kind": ["command", "note", "command"], "chat_id": [7, 7, 8],
+                             "sent_at": [100.0, 110.0, 100.5], "posted_at": [100.001, 110.001, 100.501],
+                             "replied_at": [100.020, 110.050, np.nan]})
+    # stage rows in another order; chat 7's second update started later than its first
+    stages = pd.DataFrame({"chat_id": [7, 8, 7], "kind": ["note", "command", "command"],
+                           "started_at_unix_s": [110.004, 100.504, 100.005],
+                           "handler_s": [0.040, 0.010, 0.012],
+                           "handler_wait_s": [0.001, 0.0, 0.0], "claude_output_tokens": [0, 0, 0],
+                           "ok": [True, True, True]})
+    j = joined(requests, stages)
+    assert j["st_index"].tolist() == [2, 0, 1]
+    assert j["st_handler_s"].tolist() == [0.012, 0.040, 0.010]
+    out = outside_handler_s(j)
+    assert out[0] == pytest.approx(0.019 - 0.012)
+    assert out[1] == pytest.approx(0.049 - 0.001 - 0.040)
+    assert np.isnan(out[2])                                     # no reply: nothing to say
+
+
+def test_replayed_answer_lengths_are_the_ones_each_request_gets(truth):
+    # a quiet trace (one request every 30 s): Claude calls start in arrival order
+    n = 40
+    rng = np.random.default_rng(5)
+    kinds = np.where(np.arange(n) % 2 == 0, "chat_simple", "chat_deep")
+    tokens = rng.integers(50, 900, n).astype(float)
+    trace = pd.DataFrame({"t_s": np.arange(n) * 30.0, "kind": kinds, "chat_id": np.arange(n) + 10,
+                          "output_tokens": tokens})
+    sim = simulate_trace(truth, trace, seed=2)
+    got = sim["claude_output_tokens"].to_numpy(dtype=float)
+    want = tokens[sim["trace_row"].to_numpy()]
+    assert np.array_equal(got, want)                           # all under max_tokens
+    # and without them the model draws its own (the same trace, different lengths)
+    drawn = simulate_trace(truth, trace.drop(columns=["output_tokens"]), seed=2)
+    assert not np.array_equal(drawn["claude_output_tokens"].to_numpy(dtype=float), want)
+
+
+def test_webhook_service_time_takes_in_the_time_outside_the_handler(ladder_bundle, truth, tmp_path):
+    # the synthetic bot is the model: outside the handler = webhook half RTT, the reply = one RTT, so the
+    # fold gives back the true CPU time; a bot slower outside its handler gets a larger service time
+    b = read_bundles([ladder_bundle])[0]
+    low = [lv for lv in b.levels if lv.rate_per_s <= 1]
+    fits = fit_stages(stage_rows([b], low), truth)
+    assert fits.fits["kinds.command.service_s"].dist.mean == pytest.approx(0.004, rel=0.1)
+    assert any("time outside the handler" in n for n in fits.notes)
+    slow = b.requests.assign(replied_at=b.requests["replied_at"] + 0.003)   # 3 ms more on the way out
+    b.requests = slow
+    fits_slow = fit_stages(stage_rows([b], low), truth)
+    assert fits_slow.fits["kinds.command.service_s"].dist.mean == pytest.approx(0.007, rel=0.1)
