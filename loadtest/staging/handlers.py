@@ -3,10 +3,14 @@
 Every user message gets exactly ONE ``sendMessage``, always ``message.reply(...)`` so that the reply's
 ``reply_to_message_id`` is the user's ``message_id`` (that is how the load generator matches a reply
 to its update and times it end to end). Kinds:
-``/start`` or ``/notes`` → command (reads) · ``/note TEXT`` → note (insert in a transaction, "saved #ID"
+``/start`` or ``/notes`` → command (reads) · ``/note TEXT`` → note (an autocommitted insert: "saved #ID"
 only after commit) · plain text → chat_simple (Haiku) · ``/deep TEXT`` → chat_deep (Sonnet + MCP
 lookup) · ``/digest HH:MM`` (or ``/digest`` then the time, an FSM state in Redis) → schedule.
 Failures are answered gracefully (still one reply) and marked ``ok: false`` in the stage record.
+
+Each kind makes the scenario's ``db_queries`` round trips on one pooled connection (its own statements,
+then context reads up to that count, ``_context_reads``): calibration divides the measured query time by
+that count, so the bot and the model must agree on it (below two the bot still runs its own two).
 """
 
 from __future__ import annotations
@@ -78,6 +82,14 @@ async def reply(message: Message, text: str) -> None:
                 await asyncio.sleep(e.retry_after)
 
 
+async def _context_reads(conn, deps: Deps, kind: str, message: Message, done: int) -> None:
+    """The reads a real handler adds (the user's digest schedule, for the prompt or the reply) up to the
+    kind's ``db_queries``, ``done`` being the statements the handler ran itself."""
+    for _ in range(deps.scenario.workload.kinds[kind].db_queries - done):
+        await conn.fetchrow("SELECT wanted_min, slot_min FROM schedules WHERE user_id = $1",
+                            message.from_user.id)
+
+
 async def _touch_user(conn, message: Message) -> None:
     user = message.from_user
     await conn.execute(
@@ -93,6 +105,7 @@ async def on_start(message: Message, deps: Deps) -> None:
         async with deps.db.connection() as conn:
             await _touch_user(conn, message)
             count = await conn.fetchval("SELECT count(*) FROM notes WHERE user_id = $1", message.from_user.id)
+            await _context_reads(conn, deps, "command", message, 2)
     except Exception as e:  # noqa: BLE001 - any DB failure gets the graceful reply
         _fail(e)
         return await reply(message, DB_DOWN)
@@ -108,6 +121,7 @@ async def on_notes(message: Message, deps: Deps) -> None:
             await _touch_user(conn, message)
             rows = await conn.fetch("SELECT note_id, body FROM notes WHERE user_id = $1 "
                                     "ORDER BY note_id DESC LIMIT 10", message.from_user.id)
+            await _context_reads(conn, deps, "command", message, 2)
     except Exception as e:  # noqa: BLE001
         _fail(e)
         return await reply(message, DB_DOWN)
@@ -124,22 +138,26 @@ async def on_note(message: Message, command: CommandObject, deps: Deps) -> None:
         return await reply(message, "Usage: /note TEXT")
     try:
         async with deps.db.connection() as conn:
-            async with conn.transaction():
-                await _touch_user(conn, message)
-                note_id = await conn.fetchval("INSERT INTO notes (user_id, body) VALUES ($1, $2) "
-                                              "RETURNING note_id", message.from_user.id, body)
-        # the transaction has committed here: only now may the user be told it is saved
+            # autocommit: the user row is committed before the note that references it, and the
+            # INSERT returns only once the note has committed (a transaction would add two round trips
+            # for BEGIN/COMMIT that the scenario's db_queries does not count)
+            await _touch_user(conn, message)
+            note_id = await conn.fetchval("INSERT INTO notes (user_id, body) VALUES ($1, $2) "
+                                          "RETURNING note_id", message.from_user.id, body)
+            await _context_reads(conn, deps, "note", message, 2)
+        # the note has committed here: only now may the user be told it is saved
     except Exception as e:  # noqa: BLE001
         _fail(e)
         return await reply(message, NOTE_NOT_SAVED)
     await reply(message, f"saved #{note_id}")
 
 
-async def _recent_notes(deps: Deps, message: Message, limit: int) -> list[str]:
+async def _recent_notes(deps: Deps, message: Message, kind: str, limit: int) -> list[str]:
     async with deps.db.connection() as conn:
         await _touch_user(conn, message)
         rows = await conn.fetch("SELECT body FROM notes WHERE user_id = $1 ORDER BY note_id DESC LIMIT $2",
                                 message.from_user.id, limit)
+        await _context_reads(conn, deps, kind, message, 2)
     return [r["body"] for r in rows]
 
 
@@ -147,7 +165,7 @@ async def _chat(message: Message, deps: Deps, kind: str, question: str) -> None:
     _mark(kind, message)
     spec = deps.scenario.workload.kinds[kind]
     try:
-        notes = await _recent_notes(deps, message, 3)
+        notes = await _recent_notes(deps, message, kind, 3)
     except Exception as e:  # noqa: BLE001
         _fail(e)
         return await reply(message, DB_DOWN)
