@@ -162,45 +162,62 @@ class DbPool:
                 if error:
                     return error
             return ""
-        env, server = self.env, self.server
-        error = yield from self._acquire(req)
-        if error:
-            return error
-        holds, ends, t = [], [], env._now
+        env, server, slots = self.env, self.server, self.slots
+        t0 = env._now
+        ev = slots.acquire(self.acquire_timeout_s)
+        if ev is not None or slots.in_use > self.opened + self.opening:  # not a free open connection
+            error = yield from self._acquired(req, ev, t0)
+            if error:
+                return error
+        rtt_s, query_s = server.rtt_s, server.query_s
+        holds = []
+        start = end = env._now
         for _ in range(n):
-            h = server.rtt_s + server.query_s()
+            h = rtt_s + query_s()
             holds.append(h)
-            t += h
-            ends.append(t)
+            end += h
         done = 0  # queries whose end has passed
-        if not self.slots.queue_len:
-            me = env.active_process
-            self._folded[me] = None
+        if not slots.queue_len:
+            me = env._active_proc
+            folded = self._folded
+            folded[me] = None
             try:
-                yield env.timeout(ends[-1] - env._now)
+                yield env.timeout(end - env._now)
                 done = n
             except simpy.Interrupt:
-                done = sum(1 for e in ends if e <= env._now)
-            self._folded.pop(me, None)
+                now, end = env._now, start
+                for h in holds:
+                    end += h
+                    if end > now:
+                        break
+                    done += 1
+            folded.pop(me, None)
             for h in holds[:done]:
                 req.service_db_s += h
-        for i in range(done, n):
-            if i > done:  # back to the pool and take it again, as n separate queries do
-                self.slots.release()
-                error = yield from self._acquire(req)
-                if error:
-                    return error
-                ends[i] = env._now + holds[i]
-            yield env.timeout(ends[i] - env._now)
-            req.service_db_s += holds[i]
-        self.slots.release()
+        if done < n:  # query by query from the next boundary on
+            end = start
+            for h in holds[:done + 1]:
+                end += h
+            for i in range(done, n):
+                if i > done:  # back to the pool and take it again, as n separate queries do
+                    slots.release()
+                    error = yield from self._acquire(req)
+                    if error:
+                        return error
+                    end = env._now + holds[i]
+                yield env.timeout(end - env._now)
+                req.service_db_s += holds[i]
+        slots.release()
         return ""
 
     def _acquire(self, req: Request):
         """A pool slot with an open connection: "" or an error reason (the slot is not held then)."""
+        t0 = self.env._now
+        return self._acquired(req, self.slots.acquire(self.acquire_timeout_s), t0)
+
+    def _acquired(self, req: Request, ev: simpy.Event | None, t0: float):
+        """``_acquire`` once the pool has answered ``slots.acquire()`` at ``t0`` with ``ev``."""
         env, slots, server = self.env, self.slots, self.server
-        t0 = env._now
-        ev = slots.acquire(self.acquire_timeout_s)
         if ev is not None:
             self._interrupt_folded()
             granted = yield ev
