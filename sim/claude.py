@@ -22,7 +22,7 @@ import math
 import numpy as np
 import simpy
 
-from sim.breaker import Breaker
+from sim.breaker import CLOSED, Breaker
 from sim.ratelimit import per_minute, retry_after_s
 from sim.record import Request
 from sim.resources import Semaphore
@@ -65,22 +65,31 @@ class ClaudeApi:
                 (self.overloaded_rate and self._random() < self.overloaded_rate):
             self.counters["http_529"] += 1
             return HTTP_529, 0.0
-        wait = max(self.rpm.wait_s(1, now), self.itpm.wait_s(input_counted, now),
-                   self.otpm.wait_s(max_tokens, now))
-        if wait > 0:
-            self.counters["http_429"] += 1
-            return HTTP_429, retry_after_s(wait) if math.isfinite(wait) else math.inf
-        self.rpm.take(1, now)
-        self.itpm.take(input_counted, now)
-        self.otpm.take(max_tokens, now)
-        return OK, 0.0
+        rpm, itpm, otpm = self.rpm, self.itpm, self.otpm
+        # TokenBucket.wait_s(n, now) == 0 and take(n, now) of the three buckets, inlined: every attempt
+        for bucket in (rpm, itpm, otpm):
+            if now > bucket._t:
+                bucket.level = min(bucket.capacity, bucket.level + (now - bucket._t) * bucket.rate_per_s)
+                bucket._t = now
+        if rpm.level >= 1 and itpm.level >= input_counted and otpm.level >= max_tokens:
+            rpm.level -= 1
+            itpm.level -= input_counted
+            otpm.level -= max_tokens
+            return OK, 0.0
+        wait = max(rpm.wait_s(1, now), itpm.wait_s(input_counted, now), otpm.wait_s(max_tokens, now))
+        self.counters["http_429"] += 1
+        return HTTP_429, retry_after_s(wait) if math.isfinite(wait) else math.inf
 
     def latency_s(self, model: str, output_tokens: int) -> float:
         return self.rtt_s + self.ttft_s[model]() + output_tokens / self.tokens_per_s[model]
 
     def settle(self, reserved: int, output_tokens: int) -> None:
         """The output reservation corrected to what was generated."""
-        self.otpm.give_back(reserved - output_tokens, self.env._now)
+        otpm, now = self.otpm, self.env._now  # TokenBucket.give_back inlined: every call
+        if now > otpm._t:
+            otpm.level = min(otpm.capacity, otpm.level + (now - otpm._t) * otpm.rate_per_s)
+            otpm._t = now
+        otpm.level = min(otpm.capacity, otpm.level + (reserved - output_tokens))
 
 
 class ClaudeClient:
@@ -112,7 +121,8 @@ class ClaudeClient:
         if ev is not None:
             yield ev
             req.wait_claude_semaphore_s += env._now - t0
-        if not self.breaker.allow(env._now):
+        breaker = self.breaker
+        if breaker.state != CLOSED and not breaker.allow(env._now):  # closed: allow() is True, no call
             self.semaphore.release()
             return "claude_breaker_open"
         prompt = max(1, round(plan.input_tokens()))
@@ -156,9 +166,10 @@ class ClaudeClient:
                 req.wait_claude_backoff_s += pause
         self.semaphore.release()
         if not ok:
-            self.breaker.failure(env._now)
+            breaker.failure(env._now)
             return "claude_failed"
-        self.breaker.success(env._now)
+        if breaker.state != CLOSED or breaker.failures:  # else success() would change nothing
+            breaker.success(env._now)
         req.claude_input_tokens += uncached
         req.claude_output_tokens += output
         req.claude_cache_read_tokens += read

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from sim.breaker import Breaker
+from sim.breaker import CLOSED, Breaker
 from sim.record import Request
 from sim.workload import draws
 
@@ -32,8 +32,9 @@ class McpClient:
         self.breaker = Breaker(mcp.breaker.failure_threshold, cooldown, opened)
 
     def call(self, req: Request):
-        env = self.env
-        if not self.breaker.allow(env._now):  # env._now: see sim.resources
+        env, breaker = self.env, self.breaker
+        # closed: allow() is True, no call; env._now: see sim.resources
+        if breaker.state != CLOSED and not breaker.allow(env._now):
             return "mcp_breaker_open"
         self.counters["calls"] += 1
         s = self.rtt_s + self.latency_s()
@@ -41,7 +42,8 @@ class McpClient:
         req.service_mcp_s += s
         if self.failure_rate and self._rng.random() < self.failure_rate:
             self.counters["failures"] += 1
-            self.breaker.failure(env._now)
+            breaker.failure(env._now)
             return "mcp_failed"
-        self.breaker.success(env._now)
+        if breaker.state != CLOSED or breaker.failures:  # else success() would change nothing
+            breaker.success(env._now)
         return ""
