@@ -49,10 +49,7 @@ class Platform:
         self.ingress = None
         self.gauges: list[Gauge] = []
         self.digest_plan: dict = {"max_per_slot": 0}
-        self._ids = itertools.count()
-
-    def next_id(self) -> int:
-        return next(self._ids)
+        self.next_id = itertools.count().__next__  # the next request id (a C call: once per request)
 
     def settle(self) -> None:
         """Apply what the components keep lazily (see ``Node.settle``): call before reading their gauges."""

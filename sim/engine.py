@@ -143,7 +143,9 @@ def _session(env, platform: Platform, kind_plans_, kinds, think, first, count, c
         requests.append(req)
         done = yield from run(req, plan, True)  # the handler may still await its last reply's answer
         if j < last:
-            yield timeout_at(env, done + think[j])
+            t = done + think[j]  # timeout_at(env, t), its common case inline
+            now = env._now
+            yield env.timeout(t - now) if now + (t - now) == t else timeout_at(env, t)
 
 
 # ------------------------------------------------------------------------------------------- bookkeeping

@@ -47,10 +47,12 @@ class Webhook:
         With a free connection and a handler in the background, it is the handler itself, which also
         waits for the delivery: no generator of its own on each resume of the request."""
         if self.in_background:
-            conns = self.connections
-            ev = conns.acquire()
-            if ev is None:
-                return self._deliver(req, plan, lazy_end)
+            ev = self.connections.acquire()
+            if ev is None:  # _deliver(), inlined: once per request
+                node = self.nodes[self._next]
+                self._next = (self._next + 1) % len(self.nodes)
+                self.connections.release_at(self.env._now + self.half_rtt_s + self.half_rtt_s)
+                return node.handle(req, plan, lazy_end=lazy_end, deliver_s=self.half_rtt_s)
             return self._queued(ev, req, plan, lazy_end)
         return self._blocking(req, plan)
 

@@ -76,12 +76,14 @@ class Node:
         if deliver_s:
             service_s = plan.service_s()
             cpu, handlers = self.cpu, self.handlers
-            t_s = env._now + deliver_s
+            now = env._now
+            t_s = now + deliver_s
             if (self.early_deliveries and self._early is None and not cpu.in_use and not cpu.queue_len
                     and not handlers.queue_len and handlers.in_use < handlers.capacity):
-                early = self._early = _Early(env.active_process, t_s, req)
+                early = self._early = _Early(env._active_proc, t_s, req)
                 try:
-                    yield timeout_at(env, t_s + service_s)
+                    t = t_s + service_s  # timeout_at(env, t), its common case inline: once per request
+                    yield env.timeout(t - now) if now + (t - now) == t else timeout_at(env, t)
                 except simpy.Interrupt:  # the slot or the core was wanted before the update arrived
                     early = None
                     yield timeout_at(env, t_s)

@@ -98,10 +98,17 @@ class DelayedGauge(Gauge):
 
     def hold_until(self, t: float) -> None:
         """One unit more in use from now until ``t`` (>= now and >= every earlier ``hold_until``)."""
-        due = self._due
-        if due and due[0] <= self.env._now:
+        due, now = self._due, self.env._now
+        if due and due[0] <= now:
             self.settle()
-        Gauge.add(self, 1)
+        dt = now - self._last_t  # Gauge.add(self, 1) inlined: once per request
+        if dt > 0.0:
+            self.busy_area += self.in_use * dt
+            self.queue_area += self.queue_len * dt
+            self._last_t = now
+        self.in_use += 1
+        if self.in_use > self.peak_in_use:
+            self.peak_in_use = self.in_use
         due.append(t)
 
     def add(self, n: int = 1) -> None:
@@ -274,8 +281,17 @@ class DelayedSemaphore(Semaphore):
         super().release()
 
     def acquire_since(self, t: float) -> None:
-        self.settle(t)  # the units given back by t first, as acquire() at t would have
-        Semaphore.acquire_since(self, t)
+        due = self._due
+        if due and due[0] <= t:
+            self.settle(t)  # the units given back by t first, as acquire() at t would have
+        dt = t - self._last_t  # Semaphore.acquire_since inlined: once per request
+        if dt > 0.0:
+            self.busy_area += self.in_use * dt
+            self.queue_area += self.queue_len * dt
+            self._last_t = t
+        self.in_use += 1
+        if self.in_use > self.peak_in_use:
+            self.peak_in_use = self.in_use
 
     def settle(self, now: float | None = None) -> None:
         """Apply the releases due by ``now`` (default: the current time)."""
