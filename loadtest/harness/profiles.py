@@ -6,13 +6,18 @@
 ``ci``           ≤ 3 min: an open workload at 3 arrivals/s for 120 s; gated by loadtest/gates/ci.yaml.
 ``digest``       the digest burst (harness/digest.py): ``users`` subscribers at 10:00, the scheduler's
                  clock moved to 09:59:55, every digest's lateness and the send rate vs Telegram's limit.
-``calibration``  a ladder of 7 constant arrival rates from near-idle to past saturation of the
-                 reference stack (1 instance: 10 concurrent Claude calls over ~2.5 s of Claude time
-                 per average request at time scale 1 saturate near 4/s), 100 s each (≤ 15 min). Each
-                 request records its level; the first ``warmup_s`` of each level are marked not steady.
+``calibration``  a ladder of 6 constant arrival rates from near-idle to well past saturation of the
+                 reference stack, 130 s each (13 min of load, ≤ 15 min in all), with the fake Claude API
+                 at 0.25 of the scenario's latency: 1 instance's 10 concurrent Claude calls over ~0.6 s
+                 of Claude time per average request saturate near 16/s, so 20/s and 26/s are past the
+                 knee, and each level brings 4x the requests it would at full latency (~300-700
+                 commands per level: enough for a millisecond p95 to be measured within ~10%).
+                 ``botcap calibrate`` writes Claude's fitted latencies back at full speed. Each request
+                 records its level; the first ``warmup_s`` of each level are marked not steady.
 
 The fake Claude API's latencies are the scenario's; ``claude_time_scale`` shrinks them for the short
-profiles (recorded in run.json) so that a smoke or CI run is not dominated by 12-second deep answers.
+profiles and the calibration ladder (recorded in run.json), so that a run is not dominated by
+12-second deep answers.
 """
 
 from __future__ import annotations
@@ -64,8 +69,8 @@ PROFILES = {
     "digest": Profile("digest", "digest", users=100, claude_time_scale=0.05, reply_timeout_s=120,
                       duration_s=0),
     "calibration": Profile("calibration", "open", users=1,
-                           arrivals="0.5@100,1@100,2@100,3@100,4@100,5@100,6@100",
-                           claude_time_scale=1.0, reply_timeout_s=60, warmup_s=30),
+                           arrivals="2@130,6@130,10@130,14@130,20@130,26@130",
+                           claude_time_scale=0.25, reply_timeout_s=60, warmup_s=20),
 }
 
 

@@ -75,8 +75,9 @@ def print_report(r: dict) -> None:
         fits.add_row(name, f["dist"], _f(p.get("mean", p.get("intercept_s"))), second,
                      f"{g['statistic']} {_f(g['value'])}")
     console.print(fits)
-    t = Table("rate /s", "held out", "kind", "throughput meas/pred", "p50 s meas/pred", "p95 s meas/pred",
-              "err thr", "err p50", "err p95", title="measured vs predicted per load level")
+    t = Table("rate /s", "held out", "kind", "throughput meas/pred", "p50 s meas/pred",
+              "p95 s meas [95% CI]/pred", "err thr", "err p50", "err p95",
+              title="measured vs predicted per load level")
     for lv in sorted(r["levels"], key=lambda x: x["rate_per_s"]):
         m, p, e = lv["measured"], lv["predicted"], lv["error"]
         t.add_row(f"{lv['rate_per_s']:g}", "yes" if lv["held_out"] else "", "[bold]all[/]",
@@ -86,8 +87,10 @@ def print_report(r: dict) -> None:
         for kind, k in lv["by_kind"].items():
             km, kp, ke = k["measured"], k["predicted"], k["error"]
             note = "" if k["counted"] else f" (n={km['n']})"
+            ci = k.get("measured_ci95", {}).get("p95_s", [math.nan, math.nan])
             t.add_row("", "", kind + note, f"{_f(km['throughput_per_s'])} / {_f(kp['throughput_per_s'])}",
-                      f"{_f(km['p50_s'])} / {_f(kp['p50_s'])}", f"{_f(km['p95_s'])} / {_f(kp['p95_s'])}",
+                      f"{_f(km['p50_s'])} / {_f(kp['p50_s'])}",
+                      f"{_f(km['p95_s'])} [{_f(ci[0])}–{_f(ci[1])}] / {_f(kp['p95_s'])}",
                       _pct(ke["throughput"]), _pct(ke["p50"]), _pct(ke["p95"]))
     console.print(t)
     for lv in sorted(r["levels"], key=lambda x: x["rate_per_s"]):

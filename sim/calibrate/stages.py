@@ -11,9 +11,12 @@ distribution per stage. The mapping, and why:
   the fake) and the reply send, minus the model's own webhook half-RTT and send RTT: the handler
   residual alone (~0.5 ms) misses most of the bot's real CPU per update (4-5 ms measured by
   benchmarks/staging_bench.py), and the model's constant RTTs miss those steps' tails, which are most
-  of a command's p95. One per-update sum keeps their joint distribution. Taken from the lowest load
-  levels first: at high load the residual also holds the wait for the event loop, which the model adds
-  itself (``cpu`` resource).
+  of a command's p95. One per-update sum keeps their joint distribution. Folded, the same number of
+  updates comes from every fitted level: these steps' times drift with the machine's state, not with
+  load (on the 2-core staging machine a command's p50 moved 3.1-4.1 ms between levels in no order
+  of rate: idle wake-ups at low load, neighbours' CPU), and the event-loop wait they include at 26/s is
+  ~0.3 ms. Not folded (polling), the lowest load levels come first: the residual is then ~0.5 ms and
+  at high load would mostly hold the wait for the event loop, which the model adds itself (``cpu``).
 * ``platform.db.query_s``: ``db_query_s`` divided by the kind's ``db_queries`` (the bot times the sum),
   pooled over kinds. The round trip is inside the measurement, so ``network_rtt_s.db`` becomes 0.
 * ``platform.claude.models.M``: per model, over first-attempt successful calls. With per-call output
@@ -46,6 +49,7 @@ from sim.calibrate.join import joined, outside_handler_s
 __all__ = ["StageFits", "fit_stages", "stage_rows", "apply_patch", "SERVICE_TARGET", "MAX_TOKENS_PER_S"]
 
 SERVICE_TARGET = 300       # service-time samples gathered from the lowest levels upward
+SERVICE_PER_LEVEL = 200    # webhook runs (folded service time): samples from each fitted level
 MAX_TOKENS_PER_S = 100_000.0   # the schema's cap on output_tokens_per_s: "generation takes no time"
 TIMED = ("db_acquire_s", "db_query_s", "claude_semaphore_wait_s", "claude_call_s", "mcp_s", "telegram_send_s")
 
@@ -153,7 +157,12 @@ def _service(out: StageFits, good: pd.DataFrame, used: list[str], n_min: int, *,
         k_rows = good[mask].assign(residual=residual[mask])
         picked = []
         for rate in sorted(k_rows["level_rate"].unique()):
-            picked.append(k_rows.loc[k_rows["level_rate"] == rate, "residual"].to_numpy())
+            level = k_rows.loc[k_rows["level_rate"] == rate, "residual"].to_numpy()
+            if rtt_s is not None:  # every fitted level alike: evenly spaced rows of each
+                at = np.linspace(0, level.size - 1, min(level.size, SERVICE_PER_LEVEL)).astype(int)
+                picked.append(level[at])
+                continue
+            picked.append(level)
             if sum(a.size for a in picked) >= SERVICE_TARGET:
                 break
         samples = np.concatenate(picked) if picked else np.empty(0)
