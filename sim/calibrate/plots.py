@@ -1,8 +1,9 @@
 """Measured vs predicted latency–load and throughput–load curves, with the replications' 95% bands.
 
 One PNG per question: ``latency_load.png`` (p50 and p95 per kind against the arrival rate; measured
-as points, predicted as a line with its band; held-out levels ringed) and ``throughput_load.png``
-(replies per second against the arrival rate, with the USL curve at the measured concurrency).
+as points with their bootstrap 95% intervals, predicted as a line with its band; held-out levels
+ringed) and ``throughput_load.png`` (replies per second against the arrival rate, with the USL curve
+at the measured concurrency).
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def _band(levels: list[dict], kind: str | None, key: str) -> tuple[list[float], 
     return lo, hi
 
 
+def _measured_ci(levels: list[dict], kind: str, key: str) -> list[tuple[float, float]]:
+    out = []
+    for lv in levels:
+        k = lv["by_kind"].get(kind) or {}
+        lo, hi = (k.get("measured_ci95") or {}).get(key, [math.nan, math.nan])
+        out.append((math.nan if lo is None else lo, math.nan if hi is None else hi))
+    return out
+
+
 def write_plots(report: dict, folder: str | Path) -> list[Path]:
     """Write the two PNGs into ``folder`` (created); returns their paths."""
     folder = Path(folder)
@@ -56,7 +66,11 @@ def write_plots(report: dict, folder: str | Path) -> list[Path]:
             lo, hi = _band(levels, kind, key)
             ax.fill_between(rates, lo, hi, color=color, alpha=0.2)
             meas = _series(levels, kind, "measured", key)
-            ax.scatter(rates, meas, color=color, marker="o", s=18, label=f"{kind} measured")
+            ci = _measured_ci(levels, kind, key)
+            err = [[max(m - lo_, 0.0) for m, (lo_, _) in zip(meas, ci, strict=True)],
+                   [max(hi_ - m, 0.0) for m, (_, hi_) in zip(meas, ci, strict=True)]]
+            ax.errorbar(rates, meas, yerr=err, color=color, fmt="o", markersize=3.5, elinewidth=0.8,
+                        capsize=2, label=f"{kind} measured (bootstrap 95%)")
             ax.scatter([r for r, h in zip(rates, held, strict=True) if h],
                        [m for m, h in zip(meas, held, strict=True) if h],
                        facecolors="none", edgecolors="k", s=70, linewidths=0.8)
