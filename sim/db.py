@@ -19,9 +19,10 @@ import simpy
 from sim.record import Request
 from sim.resources import Gauge, Semaphore
 
-__all__ = ["DbServer", "DbPool", "OPEN_RTTS"]
+__all__ = ["DbServer", "DbPool", "OPEN_RTTS", "EARLY_DB_CANCELLED"]
 
 OPEN_RTTS = 3
+EARLY_DB_CANCELLED = "early DB stage cancelled"  # the interrupt's cause (see DbPool.fold_early)
 
 
 class DbServer:
@@ -60,6 +61,7 @@ class DbPool:
         self.opened = self.opening = 0
         # processes holding several queries as one (queries()), in arrival order: interrupts are deterministic
         self._folded: dict[simpy.Process, None] = {}
+        self._early = None  # an early delivery's DB stage not taken up yet (see fold_early)
         for _ in range(min(min_size, max_size)):
             if server.open():
                 self.opened += 1
@@ -83,7 +85,7 @@ class DbPool:
         else:
             yield self.env.timeout(hold_s)
         req.service_db_s += hold_s
-        self.slots.release()
+        self._give_back()
         return ""
 
     def query_then(self, req: Request, done) -> None:
@@ -98,6 +100,8 @@ class DbPool:
 
             env.process(run())
             return
+        if self._early is not None:
+            self._claim_early()
         t0 = env._now
         ev = slots.acquire(self.acquire_timeout_s)
         if ev is None:
@@ -124,7 +128,7 @@ class DbPool:
 
             def end(_e) -> None:
                 req.service_db_s += hold_s
-                self.slots.release()
+                self._give_back()
                 done("")
 
             env.timeout(hold_s).callbacks.append(end)
@@ -133,7 +137,7 @@ class DbPool:
             run()
             return
         if not server.open():  # every open connection is busy: open one more
-            self.slots.release()
+            self._give_back()
             done("too_many_connections")
             return
         self.opening += 1
@@ -147,14 +151,23 @@ class DbPool:
 
         env.timeout(open_s).callbacks.append(opened)
 
-    def queries(self, req: Request, n: int):
+    def draw(self, n: int) -> list[float]:
+        """The hold times of ``n`` queries (round trip + query time), drawn now."""
+        rtt_s, query_s = self.server.rtt_s, self.server.query_s
+        holds = []
+        for _ in range(n):
+            holds.append(rtt_s + query_s())
+        return holds
+
+    def queries(self, req: Request, n: int, holds: list[float] | None = None):
         """``n`` queries one after another (a handler's DB stage). Returns "" or the first error.
 
         Between two queries the connection goes back to the pool and is taken again at the same instant,
         which nobody can observe unless a query is queued for this pool then. So, without a pooler, the
         queries are held as one timeout (one event instead of n) while the queue is empty; a query that
         queues meanwhile interrupts the holders, which go on query by query from their next boundary.
-        The query times are drawn when the stage starts (a different draw order, the same distribution).
+        The hold times are ``holds`` (a delivered update's, drawn at delivery: see ``Node.handle``) or
+        drawn when the stage has its slot (a different draw order, the same distribution).
         """
         if n == 1 or self.server.pgbouncer:
             for _ in range(n):
@@ -162,19 +175,19 @@ class DbPool:
                 if error:
                     return error
             return ""
-        env, server, slots = self.env, self.server, self.slots
+        env, slots = self.env, self.slots
+        if self._early is not None:
+            self._claim_early()
         t0 = env._now
         ev = slots.acquire(self.acquire_timeout_s)
         if ev is not None or slots.in_use > self.opened + self.opening:  # not a free open connection
             error = yield from self._acquired(req, ev, t0)
             if error:
                 return error
-        rtt_s, query_s = server.rtt_s, server.query_s
-        holds = []
+        if holds is None:
+            holds = self.draw(n)
         start = end = env._now
-        for _ in range(n):
-            h = rtt_s + query_s()
-            holds.append(h)
+        for h in holds:
             end += h
         done = 0  # queries whose end has passed
         if not slots.queue_len:
@@ -185,33 +198,96 @@ class DbPool:
                 yield env.timeout(end - env._now)
                 done = n
             except simpy.Interrupt:
-                now, end = env._now, start
-                for h in holds:
-                    end += h
-                    if end > now:
-                        break
-                    done += 1
+                done = self.ended(holds, start)
             folded.pop(me, None)
             for h in holds[:done]:
                 req.service_db_s += h
-        if done < n:  # query by query from the next boundary on
-            end = start
-            for h in holds[:done + 1]:
-                end += h
-            for i in range(done, n):
-                if i > done:  # back to the pool and take it again, as n separate queries do
-                    slots.release()
-                    error = yield from self._acquire(req)
-                    if error:
-                        return error
-                    end = env._now + holds[i]
-                yield env.timeout(end - env._now)
-                req.service_db_s += holds[i]
-        slots.release()
+            if done == n:
+                if self._early is not None:
+                    self.settle()
+                slots.release()
+                return ""
+        return (yield from self.rest(req, holds, start, done))
+
+    def ended(self, holds: list[float], start: float) -> int:
+        """How many of the queries held one after another from ``start`` have ended by now."""
+        now, end, done = self.env._now, start, 0
+        for h in holds:
+            end += h
+            if end > now:
+                break
+            done += 1
+        return done
+
+    def rest(self, req: Request, holds: list[float], start: float, done: int):
+        """Queries held one after another from ``start``, ``done`` of them over, the slot still held: the
+        rest query by query (back to the pool and take it again at each boundary), then release."""
+        env = self.env
+        end = start
+        for h in holds[:done + 1]:
+            end += h
+        for i in range(done, len(holds)):
+            if i > done:  # back to the pool and take it again, as n separate queries do
+                self._give_back()
+                error = yield from self._acquire(req)
+                if error:
+                    return error
+                end = env._now + holds[i]
+            yield env.timeout(end - env._now)
+            req.service_db_s += holds[i]
+        self._give_back()
         return ""
+
+    # ------------------------------------------------------------------ an early delivery's DB stage
+    def fold_early(self, early) -> bool:
+        """At an update's delivery (``Node.handle``): can its DB stage, due at ``early.t_c``, be held in the
+        same timeout as its delivery and CPU time? Only if a slot with an open connection is free now
+        with nobody queued, and no other early stage is pending here: then, unless someone takes a slot
+        before ``t_c`` (which cancels it, ``_claim_early``), the stage gets its slot at ``t_c`` without
+        waiting, and it is taken after the fact (``_start_early``) when the pool is next used or read."""
+        slots = self.slots
+        if (self._early is not None or self.server.pgbouncer or len(early.holds) < 2 or slots.queue_len
+                or slots.in_use >= slots.capacity or slots.in_use >= self.opened + self.opening):
+            return False
+        self._early = early
+        return True
+
+    def settle(self) -> None:
+        """Take up an early DB stage that has begun (before this pool's slots are given back or read)."""
+        early = self._early
+        if early is not None and self.env._now >= early.t_c:
+            self._start_early()
+
+    def cancel_early(self, early) -> None:
+        """The early stage will not begin as planned: its holder wakes now and runs it itself."""
+        if self._early is early:
+            self._early = None
+        early.db = False
+        early.process.interrupt(EARLY_DB_CANCELLED)
+
+    def _claim_early(self) -> None:
+        """Someone takes a slot: an early stage that has begun takes its own first; one not begun yet is
+        cancelled (its slot might not be free at ``t_c`` any more)."""
+        early = self._early
+        if self.env._now >= early.t_c:
+            self._start_early()
+        else:
+            self.cancel_early(early)
+
+    def _start_early(self) -> None:
+        early, self._early = self._early, None
+        self.slots.acquire_since(early.t_c)
+        self._folded[early.process] = None  # a query queuing from now on interrupts it, as queries() does
+
+    def _give_back(self) -> None:
+        if self._early is not None:
+            self.settle()
+        self.slots.release()
 
     def _acquire(self, req: Request):
         """A pool slot with an open connection: "" or an error reason (the slot is not held then)."""
+        if self._early is not None:
+            self._claim_early()
         t0 = self.env._now
         return self._acquired(req, self.slots.acquire(self.acquire_timeout_s), t0)
 
@@ -227,7 +303,7 @@ class DbPool:
                 return "db_acquire_timeout"
         if slots.in_use > self.opened + self.opening:  # every open connection is busy: open one more
             if not server.open():
-                slots.release()
+                self._give_back()
                 return "too_many_connections"
             self.opening += 1
             open_s = OPEN_RTTS * server.rtt_s

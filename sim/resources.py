@@ -203,6 +203,24 @@ class Semaphore(Gauge):
         if self.in_use > self.peak_in_use:
             self.peak_in_use = self.in_use
 
+    def held_between(self, t0: float, t1: float) -> None:
+        """A unit held from ``t0`` to ``t1`` (<= now), after the fact: ``acquire()`` at ``t0`` and
+        ``release()`` at ``t1`` as they would have been, for a caller that knows a unit was free at ``t0``,
+        that nobody queued meanwhile and that nothing else has moved this semaphore since ``t0``."""
+        dt = t0 - self._last_t
+        if dt > 0.0:
+            self.busy_area += self.in_use * dt
+            self.queue_area += self.queue_len * dt
+            self._last_t = t0
+        in_use = self.in_use + 1
+        if in_use > self.peak_in_use:
+            self.peak_in_use = in_use
+        dt = t1 - self._last_t
+        if dt > 0.0:
+            self.busy_area += in_use * dt
+            self.queue_area += self.queue_len * dt
+            self._last_t = t1
+
     def then(self, fn, *args) -> None:
         """Call ``fn(*args)`` holding a unit: now if one is free, else when ``release()`` passes one to it
         (FIFO with the other waiters, counted in the queue as they are). Once per digest job, not per

@@ -109,14 +109,19 @@ def test_given_arrivals_replace_the_drawn_plan():
 
 
 @pytest.mark.parametrize("sets", [
-    ["workload.kinds.command.service_s=0.05"],
-    ["workload.kinds.command.service_s=0.2", "platform.handlers_per_instance=3"]])
+    ["platform.instances=1", "workload.kinds.command.service_s=0.05"],
+    ["platform.instances=1", "workload.kinds.command.service_s=0.2", "platform.handlers_per_instance=3"],
+    ["platform.db.pool_size_per_instance=2", "platform.db.pool_min_size_per_instance=1",
+     "platform.db.acquire_timeout_s=0.05"],
+    ["platform.instances=2", "platform.db.max_connections=12", "platform.db.pool_min_size_per_instance=1"]])
 def test_early_deliveries_give_the_same_results_as_waiting_for_each_delivery(sets, monkeypatch):
-    # one instance, a slow core and the 10:00 digests: early deliveries are begun, taken up by others and
-    # cancelled; with or without them, the same requests, counters and time series
+    # a slow core, small pools or few connections, and the 10:00 digests: early deliveries (and their DB
+    # stages) are begun, taken up by others and cancelled; with or without them, the same requests,
+    # counters and time series
+    import sim.db
     import sim.instance
 
-    made, started = [0], [0]
+    made, started, db_folded, db_cancelled = [0], [0], [0], [0]
 
     class Counted(sim.instance._Early):
         __slots__ = ()
@@ -125,19 +130,32 @@ def test_early_deliveries_give_the_same_results_as_waiting_for_each_delivery(set
             made[0] += 1
             super().__init__(*args)
 
-    start = sim.instance.Node._start_early
+    start, fold, cancel = sim.instance.Node._start_early, sim.db.DbPool.fold_early, sim.db.DbPool.cancel_early
 
     def counted_start(node):
         started[0] += 1
         start(node)
 
+    def counted_fold(pool, early):
+        folded = fold(pool, early)
+        db_folded[0] += folded
+        return folded
+
+    def counted_cancel(pool, early):
+        db_cancelled[0] += 1
+        cancel(pool, early)
+
     monkeypatch.setattr(sim.instance, "_Early", Counted)
     monkeypatch.setattr(sim.instance.Node, "_start_early", counted_start)
-    sets = ["workload.dau=3000", "horizon.start=09:45", "platform.instances=1", *sets]
+    monkeypatch.setattr(sim.db.DbPool, "fold_early", counted_fold)
+    monkeypatch.setattr(sim.db.DbPool, "cancel_early", counted_cancel)
+    sets = ["workload.dau=3000", "horizon.start=09:45", *sets]
     early = _run(*sets, hours=0.5)
-    assert made[0] > 200 and started[0] > 200
-    if len(sets) == 4:
+    assert made[0] > 200 and started[0] > 200 and db_folded[0] > 200
+    if "workload.kinds.command.service_s=0.05" in sets:
         assert made[0] > started[0]  # some were cancelled
+    if "platform.db.pool_size_per_instance=2" in sets:
+        assert db_cancelled[0] > 0
     monkeypatch.setattr(sim.instance.Node, "early_deliveries", False)
     made[0] = 0
     waited = _run(*sets, hours=0.5)
