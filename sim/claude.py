@@ -69,7 +69,8 @@ class ClaudeApi:
         # TokenBucket.wait_s(n, now) == 0 and take(n, now) of the three buckets, inlined: every attempt
         for bucket in (rpm, itpm, otpm):
             if now > bucket._t:
-                bucket.level = min(bucket.capacity, bucket.level + (now - bucket._t) * bucket.rate_per_s)
+                level = bucket.level + (now - bucket._t) * bucket.rate_per_s
+                bucket.level = level if level < bucket.capacity else bucket.capacity  # min() without a call
                 bucket._t = now
         if rpm.level >= 1 and itpm.level >= input_counted and otpm.level >= max_tokens:
             rpm.level -= 1

@@ -175,19 +175,21 @@ class Node:
         if error:
             req.error = error
         else:
-            for _ in range(plan.mcp_calls):
-                error = yield from self.mcp.call(req)
-                if error:
-                    req.error = error
-                    break
+            if plan.mcp_calls:
+                for _ in range(plan.mcp_calls):
+                    error = yield from self.mcp.call(req)
+                    if error:
+                        req.error = error
+                        break
             if plan.model is not None and not req.error:
                 error = yield from self.claude.call(req, plan)
                 if error:
                     req.error = error
             sends = plan.telegram_sends
             if lazy_end and sends and delivered:
-                for _ in range(sends - 1):
-                    yield from self.telegram.send(req)
+                if sends > 1:
+                    for _ in range(sends - 1):
+                        yield from self.telegram.send(req)
                 done = self.telegram.send_now(req)
                 if done is not None:
                     slot.release_at(done)

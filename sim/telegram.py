@@ -37,10 +37,12 @@ class TelegramApi:
         bot = self.bot
         # TokenBucket.wait_s(1, now) and take(1, now) of both buckets, inlined: every send
         if now > bot._t:
-            bot.level = min(bot.capacity, bot.level + (now - bot._t) * bot.rate_per_s)
+            level = bot.level + (now - bot._t) * bot.rate_per_s
+            bot.level = level if level < bot.capacity else bot.capacity  # min() without a call
             bot._t = now
         if now > chat._t:
-            chat.level = min(chat.capacity, chat.level + (now - chat._t) * chat.rate_per_s)
+            level = chat.level + (now - chat._t) * chat.rate_per_s
+            chat.level = level if level < chat.capacity else chat.capacity  # min() without a call
             chat._t = now
         if bot.level >= 1 and chat.level >= 1:
             bot.level -= 1
