@@ -15,8 +15,12 @@ distribution per stage. The mapping, and why:
   updates comes from every fitted level: these steps' times drift with the machine's state, not with
   load (on the 2-core staging machine a command's p50 moved 3.1-4.1 ms between levels in no order
   of rate: idle wake-ups at low load, neighbours' CPU), and the event-loop wait they include at 26/s is
-  ~0.3 ms. Not folded (polling), the lowest load levels come first: the residual is then ~0.5 ms and
-  at high load would mostly hold the wait for the event loop, which the model adds itself (``cpu``).
+  ~0.3 ms. Levels past the knee are left out when any fitted level is below it (``_below_knee``):
+  there ~100 handlers in flight and their Claude streams share the event loop, and the tails of these
+  steps double (a command's p95 5.6 ms at 6/s, 9.8 ms at 20/s), a wait the model's ``cpu`` queue and
+  semaphores give it on their own. Not folded (polling), the lowest load levels come first: the
+  residual is then ~0.5 ms and at high load would mostly hold the wait for the event loop, which the
+  model adds itself (``cpu``).
 * ``platform.db.query_s``: ``db_query_s`` divided by the kind's ``db_queries`` (the bot times the sum),
   pooled over kinds. The round trip is inside the measurement, so ``network_rtt_s.db`` becomes 0.
 * ``platform.claude.models.M``: per model, over first-attempt successful calls. With per-call output
@@ -50,6 +54,7 @@ __all__ = ["StageFits", "fit_stages", "stage_rows", "apply_patch", "SERVICE_TARG
 
 SERVICE_TARGET = 300       # service-time samples gathered from the lowest levels upward
 SERVICE_PER_LEVEL = 200    # webhook runs (folded service time): samples from each fitted level
+KNEE_SHARE = 0.9           # a level is below the knee when replies/s >= this share of its arrival rate
 MAX_TOKENS_PER_S = 100_000.0   # the schema's cap on output_tokens_per_s: "generation takes no time"
 TIMED = ("db_acquire_s", "db_query_s", "claude_semaphore_wait_s", "claude_call_s", "mcp_s", "telegram_send_s")
 
@@ -100,6 +105,15 @@ def _outside_by_stage_row(b: RunBundle) -> pd.Series:
     return pd.Series(values, index=j.loc[keep, "st_index"].to_numpy())
 
 
+def _below_knee(b: RunBundle, lv: Level) -> bool:
+    """Whether the bot kept up with ``lv``: replies received in its steady window >= 90% of the rate."""
+    replied = pd.to_numeric(b.requests["replied_at"], errors="coerce").to_numpy(dtype=float)
+    ok = b.requests["ok"].astype(bool).to_numpy()
+    n = int((ok & (replied >= lv.steady_start_s) & (replied < lv.end_s)).sum())
+    span = lv.end_s - lv.steady_start_s
+    return span > 0 and n / span >= KNEE_SHARE * lv.rate_per_s
+
+
 def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:
     """Stage rows whose update started inside one of ``levels`` (with its rate in ``level_rate``, and in
     ``outside_s`` its time outside the handler where known, see ``_outside_by_stage_row``)."""
@@ -114,10 +128,11 @@ def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:
             mask = (t >= lv.start_s) & (t < lv.end_s)
             if mask.any():
                 frames.append(st[mask].assign(level_rate=lv.rate_per_s, bundle=b.name,
-                                              outside_s=outside.reindex(st.index[mask]).to_numpy()))
+                                              outside_s=outside.reindex(st.index[mask]).to_numpy(),
+                                              below_knee=_below_knee(b, lv)))
     if not frames:
         return pd.DataFrame(columns=[*TIMED, "kind", "handler_s", "ok", "claude_attempts", "level_rate",
-                                     "outside_s"])
+                                     "outside_s", "below_knee"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -147,6 +162,8 @@ def _service(out: StageFits, good: pd.DataFrame, used: list[str], n_min: int, *,
     residual = good["handler_s"] - good[list(TIMED)].fillna(0).sum(axis=1)
     if rtt_s is not None:
         good = good[good["outside_s"].notna() & (good["telegram_send_s"] < 1.0)]
+        if "below_knee" in good and good["below_knee"].astype(bool).any():
+            good = good[good["below_knee"].astype(bool)]
         residual = residual.loc[good.index]
         extra = good["outside_s"] + good["telegram_send_s"] - 1.5 * rtt_s
         residual = (residual + extra).clip(lower=1e-6)
