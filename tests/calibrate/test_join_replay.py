@@ -61,3 +61,12 @@ def test_webhook_service_time_takes_in_the_time_outside_the_handler(ladder_bundl
     b.requests = slow
     fits_slow = fit_stages(stage_rows([b], low), truth)
     assert fits_slow.fits["kinds.command.service_s"].dist.mean == pytest.approx(0.007, rel=0.1)
+
+
+def test_levels_past_the_knee_are_told_apart(ladder_bundle):
+    # the synthetic platform answers at most ~3 requests/s: at 4 and 5/s its replies per second fall
+    # short of the arrival rate by more than 10% (3.1 and 2.9/s); at 3/s it still keeps up (2.8/s)
+    from sim.calibrate.stages import _below_knee
+
+    b = read_bundles([ladder_bundle])[0]
+    assert [_below_knee(b, lv) for lv in b.levels] == [True, True, True, True, False, False]
