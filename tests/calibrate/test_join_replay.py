@@ -70,3 +70,27 @@ def test_levels_past_the_knee_are_told_apart(ladder_bundle):
 
     b = read_bundles([ladder_bundle])[0]
     assert [_below_knee(b, lv) for lv in b.levels] == [True, True, True, True, False, False]
+
+
+def test_a_run_at_a_claude_time_scale_writes_the_real_api_speed(ladder_bundle, tmp_path):
+    # the fake Claude ran 4x faster: the replay checks the x0.25 fits, the written scenario is at x1
+    import json
+    import shutil
+
+    from sim.calibrate import calibrate
+
+    fast = tmp_path / "fast"
+    shutil.copytree(ladder_bundle, fast)
+    run = json.loads((fast / "run.json").read_text())
+    run["claude_time_scale"] = 0.25
+    (fast / "run.json").write_text(json.dumps(run))
+    base = calibrate([ladder_bundle], holdout=[1], replications=1)
+    scaled = calibrate([fast], holdout=[1], replications=1)
+    for model in ("haiku", "sonnet"):
+        b, s = (r.scenario.platform.claude.models[model] for r in (base, scaled))
+        assert s.output_tokens_per_s == pytest.approx(b.output_tokens_per_s * 0.25)
+        assert s.ttft_s.mean == pytest.approx(b.ttft_s.mean / 0.25, rel=1e-9)
+    assert scaled.scenario.calibration.claude_time_scale == 0.25
+    assert any("x0.25" in n for n in scaled.report["notes"])
+    # the held-out check itself ran on the fitted (fast) values: same errors as the unscaled run
+    assert scaled.report["max_holdout_error"] == base.report["max_holdout_error"]
