@@ -94,3 +94,15 @@ def test_a_run_at_a_claude_time_scale_writes_the_real_api_speed(ladder_bundle, t
     assert any("x0.25" in n for n in scaled.report["notes"])
     # the held-out check itself ran on the fitted (fast) values: same errors as the unscaled run
     assert scaled.report["max_holdout_error"] == base.report["max_holdout_error"]
+
+
+def test_per_query_samples_keep_the_spread_of_a_kinds_query_sums(truth):
+    # chat_deep runs 4 queries: per-update sums / 4 are means of 4; their spread is scaled back by 2
+    from sim.calibrate.stages import _single_query_samples
+
+    rng = np.random.default_rng(3)
+    sums = 0.004 + rng.uniform(-0.001, 0.001, 2000)
+    good = pd.DataFrame({"kind": "chat_deep", "db_query_s": sums})
+    one = _single_query_samples(good, truth)
+    assert one.mean() == pytest.approx(0.001, rel=1e-9)
+    assert one.std() == pytest.approx((sums / 4).std() * 2, rel=1e-9)
