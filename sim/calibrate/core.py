@@ -24,7 +24,14 @@ from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario, read_document
 from sim.calibrate import predict, usl
 from sim.calibrate.bundles import Level, RunBundle, read_bundles
-from sim.calibrate.stages import MAX_TOKENS_PER_S, StageFits, apply_patch, fit_stages, stage_rows
+from sim.calibrate.stages import (
+    MAX_TOKENS_PER_S,
+    StageFits,
+    apply_patch,
+    charge_unmodelled_cpu,
+    fit_stages,
+    stage_rows,
+)
 from sim.calibrate.writer import write_scenario
 
 __all__ = ["Calibrated", "calibrate", "parse_holdout"]
@@ -123,6 +130,7 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
     fit_levels = [lv for lv in levels if (lv.bundle, lv.index) not in held]
     run_sc = bundles[0].scenario
     fits = fit_stages(stage_rows(bundles, fit_levels), run_sc)
+    charge_unmodelled_cpu(fits, bundles, run_sc)
 
     run_doc = run_sc.model_dump(mode="json")
     run_doc["platform"] = _measured_platform(bundles[0])

@@ -106,3 +106,26 @@ def test_per_query_samples_keep_the_spread_of_a_kinds_query_sums(truth):
     one = _single_query_samples(good, truth)
     assert one.mean() == pytest.approx((sums / 4).mean(), rel=1e-9)
     assert one.std() == pytest.approx((sums / 4).std() * 2, rel=1e-9)
+
+
+def test_the_bots_cpu_beyond_the_fitted_stages_is_charged_to_the_claude_kinds(ladder_bundle, truth):
+    from sim.calibrate.stages import charge_unmodelled_cpu
+
+    b = read_bundles([ladder_bundle])[0]
+    low = [lv for lv in b.levels if lv.rate_per_s <= 1]
+    plain = fit_stages(stage_rows([b], low), truth)
+    charge_unmodelled_cpu(plain, [b], truth)               # synthetic: no process CPU -> as fitted
+    assert not any("process CPU" in n for n in plain.notes)
+    fits = fit_stages(stage_rows([b], low), truth)
+    means = {k: fits.fits[f"kinds.{k}.service_s"].dist.mean for k in ("command", "chat_simple", "chat_deep")}
+    counts = b.stages["kind"].value_counts()
+    modelled = sum(counts[k] * m for k, m in means.items())
+    calls = int((b.stages["claude_call_s"] > 0).sum())
+    b.run["cpu"] = {"processes": {"bot-1": {"cpu_s": modelled + calls * 0.006}, "locust": {"cpu_s": 99.0}}}
+    charge_unmodelled_cpu(fits, [b], truth)
+    after = {k: fits.fits[f"kinds.{k}.service_s"].dist.mean for k in means}
+    assert after["command"] == means["command"]                                 # no Claude call
+    for k in ("chat_simple", "chat_deep"):
+        assert after[k] == pytest.approx(means[k] + 0.006, rel=1e-6)
+        written = fits.patch["workload"]["kinds"][k]["service_s"]
+        assert written == fits.fits[f"kinds.{k}.service_s"].scenario_value()
