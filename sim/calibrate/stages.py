@@ -21,6 +21,9 @@ distribution per stage. The mapping, and why:
   semaphores give it on their own. Not folded (polling), the lowest load levels come first: the
   residual is then ~0.5 ms and at high load would mostly hold the wait for the event loop, which the
   model adds itself (``cpu``).
+* The Claude kinds' ``service_s`` also carry, per Claude call, the bot's process CPU (run.json) beyond
+  the fitted service times (``charge_unmodelled_cpu``): the model's event loop must be as busy as the
+  bot's, whose answer streams cost ~6 ms of CPU per call that no timed stage holds.
 * ``platform.db.query_s``: ``db_query_s`` divided by the kind's ``db_queries`` (the bot times the sum),
   pooled over kinds. The round trip is inside the measurement, so ``network_rtt_s.db`` becomes 0.
 * ``platform.claude.models.M``: per model, over first-attempt successful calls. With per-call output
