@@ -86,12 +86,18 @@ def test_workers_split_the_load_and_report_every_request(tmp_path: Path, stack):
     assert {"locust-master", "locust-worker-1", "locust-worker-2"} <= set(run["cpu"]["processes"])
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default. A suite started in the background (``cmd &``, ``nohup``) inherits
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the run would not stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_leaves_an_incomplete_bundle_that_fails_the_gate(tmp_path: Path, stack):
     out = tmp_path / "cut"
     p = subprocess.Popen([*BOTCAP, "loadtest", "run", "--profile", "ci", "--rate", "4", "--duration", "60",
                           "--telegram-url", stack.telegram_api_url, "--bot-token", stack.bot_token,
                           "--out", str(out), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=ENV, text=True)
+                         env=ENV, text=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 60
     while not ((out / "records.jsonl").exists() and (out / "records.jsonl").stat().st_size > 0):
         assert time.monotonic() < deadline and p.poll() is None, p.communicate()
