@@ -13,7 +13,7 @@ import aiohttp
 
 from botcap.scenario import Scenario, load_scenario
 from loadtest.staging.handlers import CLAUDE_DOWN, DB_DOWN
-from loadtest.staging.stack import StackInfo
+from loadtest.staging.stack import StackInfo, StagingStack
 
 _ids = itertools.count(1000)
 
@@ -77,11 +77,19 @@ FAST = [
 
 def fast_scenario(*sets: str) -> Scenario:
     return load_scenario(sets=[*FAST, *sets])
-"""Every message kind and the reply it must get: shared by the webhook and the polling tests."""
 
 
+def fast_stack(workdir, *sets: str, instances: int, mode: str, seed: int, database_url: str, redis_url: str):
+    """A module fixture's body: a ``fast_scenario(*sets)`` stack (fake Claude at 0.02 of its latency)
+    yielded while running, then checked to have left no process behind."""
+    stack = StagingStack(scenario=fast_scenario(*sets), instances=instances, mode=mode, workdir=workdir,
+                         database_url=database_url, redis_url=redis_url, claude_time_scale=0.02, seed=seed)
+    with stack as info:
+        yield info
+    assert_no_orphans(info)
 
 
+# Every message kind and the reply it must get: shared by the webhook and the polling tests.
 
 async def check_every_kind(users: Users, chat_id: int) -> None:
     """One user goes through every kind; each message gets exactly one reply, the expected one."""

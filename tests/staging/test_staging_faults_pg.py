@@ -13,11 +13,10 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-from staging_helpers import Users, assert_no_orphans, fast_scenario, run_digest_burst
+from staging_helpers import Users, fast_stack, run_digest_burst
 from staging_throwaway_pg import ThrowawayPg
 
 from loadtest.staging.handlers import NOTE_NOT_SAVED
-from loadtest.staging.stack import StagingStack
 
 pytestmark = pytest.mark.services
 
@@ -36,14 +35,9 @@ def pg():
 def stack(tmp_path_factory, pg, redis_url):
     # webhook_handle_in_background=false here (true in test_webhook): the webhook answer waits for the
     # handler, so both of aiogram's webhook paths are exercised
-    scenario = fast_scenario("scheduler.placement=every_instance", "scheduler.lock=none",
-                             "platform.telegram.webhook_handle_in_background=false")
-    s = StagingStack(scenario=scenario, instances=5, mode="webhook",
-                     workdir=tmp_path_factory.mktemp("faults"),
-                     database_url=pg.url, redis_url=redis_url, claude_time_scale=0.02, seed=3)
-    with s as info:
-        yield info
-    assert_no_orphans(info)
+    yield from fast_stack(tmp_path_factory.mktemp("faults"), "scheduler.placement=every_instance",
+                          "scheduler.lock=none", "platform.telegram.webhook_handle_in_background=false",
+                          instances=5, mode="webhook", seed=3, database_url=pg.url, redis_url=redis_url)
 
 
 def test_every_instance_without_lock_sends_duplicate_digests(stack):

@@ -9,21 +9,16 @@ import json
 
 import aiohttp
 import pytest
-from staging_helpers import Users, assert_no_orphans, check_every_kind, fast_scenario, run_digest_burst
-
-from loadtest.staging.stack import StagingStack
+from staging_helpers import Users, check_every_kind, fast_stack, run_digest_burst
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, database_url, redis_url):
-    scenario = fast_scenario("scheduler.placement=every_instance", "scheduler.lock=advisory")
-    s = StagingStack(scenario=scenario, instances=5, mode="polling", workdir=tmp_path_factory.mktemp("poll"),
-                     database_url=database_url, redis_url=redis_url, claude_time_scale=0.02, seed=2)
-    with s as info:
-        yield info
-    assert_no_orphans(info)
+    yield from fast_stack(tmp_path_factory.mktemp("poll"), "scheduler.placement=every_instance",
+                          "scheduler.lock=advisory", instances=5, mode="polling", seed=2,
+                          database_url=database_url, redis_url=redis_url)
 
 
 def test_every_kind_gets_its_reply_in_polling_mode_with_several_instances(stack):

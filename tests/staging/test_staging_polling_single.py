@@ -7,21 +7,16 @@ import asyncio
 
 import aiohttp
 import pytest
-from staging_helpers import Users, assert_no_orphans, check_every_kind, fast_scenario, run_digest_burst
-
-from loadtest.staging.stack import StagingStack
+from staging_helpers import Users, check_every_kind, fast_stack, run_digest_burst
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, database_url, redis_url):
-    scenario = fast_scenario("scheduler.placement=separate", "scheduler.lock=none")
-    s = StagingStack(scenario=scenario, instances=1, mode="polling", workdir=tmp_path_factory.mktemp("poll1"),
-                     database_url=database_url, redis_url=redis_url, claude_time_scale=0.02, seed=4)
-    with s as info:
-        yield info
-    assert_no_orphans(info)
+    yield from fast_stack(tmp_path_factory.mktemp("poll1"), "scheduler.placement=separate",
+                          "scheduler.lock=none", instances=1, mode="polling", seed=4,
+                          database_url=database_url, redis_url=redis_url)
 
 
 def test_every_kind_with_aiogram_polling(stack):
