@@ -47,12 +47,16 @@ class Gauge:
         self.peak_in_use = self.peak_queue = 0
 
     def _advance(self) -> None:
-        now = self.env._now
-        dt = now - self._last_t
+        self._advance_to(self.env._now)
+
+    def _advance_to(self, t: float) -> None:
+        """The time-integrals of ``in_use`` and ``queue_len`` carried up to ``t`` (nothing if ``t`` is not
+        later than the last update). The hot paths below inline this; the rest call it."""
+        dt = t - self._last_t
         if dt > 0.0:
             self.busy_area += self.in_use * dt
             self.queue_area += self.queue_len * dt
-            self._last_t = now
+            self._last_t = t
 
     def add(self, n: int = 1) -> None:
         now = self.env._now  # _advance() inlined: twice per Telegram send
@@ -194,11 +198,7 @@ class Semaphore(Gauge):
         """Grant a unit from ``t`` (<= now) on, after the fact: what ``acquire()`` at ``t`` would have done,
         for a caller that knows a unit was free at ``t`` with nobody queued, and that nothing has moved
         this semaphore since (see ``Node``'s early deliveries)."""
-        dt = t - self._last_t
-        if dt > 0.0:
-            self.busy_area += self.in_use * dt
-            self.queue_area += self.queue_len * dt
-            self._last_t = t
+        self._advance_to(t)
         self.in_use += 1
         if self.in_use > self.peak_in_use:
             self.peak_in_use = self.in_use
@@ -207,19 +207,9 @@ class Semaphore(Gauge):
         """A unit held from ``t0`` to ``t1`` (<= now), after the fact: ``acquire()`` at ``t0`` and
         ``release()`` at ``t1`` as they would have been, for a caller that knows a unit was free at ``t0``,
         that nobody queued meanwhile and that nothing else has moved this semaphore since ``t0``."""
-        dt = t0 - self._last_t
-        if dt > 0.0:
-            self.busy_area += self.in_use * dt
-            self.queue_area += self.queue_len * dt
-            self._last_t = t0
-        in_use = self.in_use + 1
-        if in_use > self.peak_in_use:
-            self.peak_in_use = in_use
-        dt = t1 - self._last_t
-        if dt > 0.0:
-            self.busy_area += in_use * dt
-            self.queue_area += self.queue_len * dt
-            self._last_t = t1
+        self.acquire_since(t0)
+        self._advance_to(t1)
+        self.in_use -= 1
 
     def then(self, fn, *args) -> None:
         """Call ``fn(*args)`` holding a unit: now if one is free, else when ``release()`` passes one to it
