@@ -53,6 +53,7 @@ from botcap.scenario.dists import Empirical
 from sim.calibrate.bundles import Level, RunBundle
 from sim.calibrate.fit import EMPIRICAL_POINTS, MIN_SAMPLES, Fit, fit_positive
 from sim.calibrate.join import joined, outside_handler_s
+from sim.calibrate.predict import level_stats, measured_frame
 
 __all__ = ["StageFits", "fit_stages", "stage_rows", "apply_patch", "charge_unmodelled_cpu", "SERVICE_TARGET",
            "MAX_TOKENS_PER_S"]
@@ -110,13 +111,10 @@ def _outside_by_stage_row(b: RunBundle) -> pd.Series:
     return pd.Series(values, index=j.loc[keep, "st_index"].to_numpy())
 
 
-def _below_knee(b: RunBundle, lv: Level) -> bool:
-    """Whether the bot kept up with ``lv``: replies received in its steady window >= 90% of the rate."""
-    replied = pd.to_numeric(b.requests["replied_at"], errors="coerce").to_numpy(dtype=float)
-    ok = b.requests["ok"].astype(bool).to_numpy()
-    n = int((ok & (replied >= lv.steady_start_s) & (replied < lv.end_s)).sum())
-    span = lv.end_s - lv.steady_start_s
-    return span > 0 and n / span >= KNEE_SHARE * lv.rate_per_s
+def _below_knee(measured: pd.DataFrame, lv: Level) -> bool:
+    """Whether the bot kept up with ``lv``: its measured throughput (``predict.level_stats``: replies
+    received in the steady window per second) >= 90% of the arrival rate."""
+    return level_stats(measured, lv)["throughput_per_s"] >= KNEE_SHARE * lv.rate_per_s
 
 
 def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:
@@ -127,6 +125,7 @@ def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:
         st = b.stages
         t = st["started_at_unix_s"].to_numpy(dtype=float)
         outside = _outside_by_stage_row(b)
+        measured = measured_frame(b)
         for lv in levels:
             if lv.bundle != b.name:
                 continue
@@ -134,7 +133,7 @@ def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:
             if mask.any():
                 frames.append(st[mask].assign(level_rate=lv.rate_per_s, bundle=b.name,
                                               outside_s=outside.reindex(st.index[mask]).to_numpy(),
-                                              below_knee=_below_knee(b, lv)))
+                                              below_knee=_below_knee(measured, lv)))
     if not frames:
         return pd.DataFrame(columns=[*TIMED, "kind", "handler_s", "ok", "claude_attempts", "level_rate",
                                      "outside_s", "below_knee"])
@@ -193,14 +192,19 @@ def _service(out: StageFits, good: pd.DataFrame, used: list[str], n_min: int, *,
         _set(out.patch, f"workload.kinds.{kind}.service_s", f.scenario_value())
 
 
-def _per_call(good: pd.DataFrame, base: Scenario, column: str, count_attr: str) -> np.ndarray:
-    parts = []
+def _per_kind_means(good: pd.DataFrame, base: Scenario, column: str, count_attr: str):
+    """(n, per-call means) per kind that makes ``n > 0`` calls: the measured per-update sums of
+    ``column`` (zeros dropped) divided by the kind's ``count_attr``."""
     for kind, spec in base.workload.kinds.items():
         n = getattr(spec, count_attr)
         if n <= 0:
             continue
         v = good.loc[good["kind"] == kind, column].to_numpy(dtype=float)
-        parts.append(v[v > 0] / n)
+        yield n, v[v > 0] / n
+
+
+def _per_call(good: pd.DataFrame, base: Scenario, column: str, count_attr: str) -> np.ndarray:
+    parts = [v for _, v in _per_kind_means(good, base, column, count_attr)]
     return np.concatenate(parts) if parts else np.empty(0)
 
 
@@ -208,11 +212,8 @@ def _single_query_cv(good: pd.DataFrame, base: Scenario) -> float:
     """cv of ONE query from per-update sums of n queries: Var(sum / n) = Var(one) / n for independent
     queries, so each kind's variance of the per-query mean is scaled back up by its n."""
     var_sum, count, total = 0.0, 0, 0.0
-    for kind, spec in base.workload.kinds.items():
-        n = spec.db_queries
-        v = good.loc[good["kind"] == kind, "db_query_s"].to_numpy(dtype=float)
-        v = v[v > 0] / max(n, 1)
-        if n <= 0 or v.size < 2:
+    for n, v in _per_kind_means(good, base, "db_query_s", "db_queries"):
+        if v.size < 2:
             continue
         var_sum += v.size * n * float(v.var())
         count += v.size
@@ -225,15 +226,8 @@ def _single_query_samples(good: pd.DataFrame, base: Scenario) -> np.ndarray:
     per-query means ``v = sum / n`` moved away from their mean by sqrt(n) (the empirical form of
     ``_single_query_cv``; without it the model's n independent draws of a mean narrow a kind's DB
     tail by sqrt(n): a note's p95 over three queries 2.2 ms modelled vs 3.0 ms measured)."""
-    parts = []
-    for kind, spec in base.workload.kinds.items():
-        n = spec.db_queries
-        v = good.loc[good["kind"] == kind, "db_query_s"].to_numpy(dtype=float)
-        v = v[v > 0] / max(n, 1)
-        if n <= 0 or not v.size:
-            continue
-        m = float(v.mean())
-        parts.append(np.maximum(m + (v - m) * n ** 0.5, 0.05 * m))
+    parts = [np.maximum(v.mean() + (v - v.mean()) * n ** 0.5, 0.05 * v.mean())
+             for n, v in _per_kind_means(good, base, "db_query_s", "db_queries") if v.size]
     return np.concatenate(parts)
 
 
