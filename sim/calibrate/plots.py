@@ -29,23 +29,17 @@ def _series(levels: list[dict], kind: str | None, side: str, key: str) -> list[f
     return out
 
 
-def _band(levels: list[dict], kind: str | None, key: str) -> tuple[list[float], list[float]]:
+def _band(levels: list[dict], kind: str | None, key: str,
+          field: str = "band95") -> tuple[list[float], list[float]]:
+    """Per level, the [low, high] pair ``field`` holds for ``key`` (the model's band, or with
+    ``field="measured_ci95"`` the measurement's bootstrap interval); NaN where there is none."""
     lo, hi = [], []
     for lv in levels:
         src = lv if kind is None else lv["by_kind"].get(kind)
-        b = src["band95"][key] if src is not None else [math.nan, math.nan]
+        b = ((src or {}).get(field) or {}).get(key, [math.nan, math.nan])
         lo.append(b[0] if b[0] is not None else math.nan)
         hi.append(b[1] if b[1] is not None else math.nan)
     return lo, hi
-
-
-def _measured_ci(levels: list[dict], kind: str, key: str) -> list[tuple[float, float]]:
-    out = []
-    for lv in levels:
-        k = lv["by_kind"].get(kind) or {}
-        lo, hi = (k.get("measured_ci95") or {}).get(key, [math.nan, math.nan])
-        out.append((math.nan if lo is None else lo, math.nan if hi is None else hi))
-    return out
 
 
 def write_plots(report: dict, folder: str | Path) -> list[Path]:
@@ -66,9 +60,9 @@ def write_plots(report: dict, folder: str | Path) -> list[Path]:
             lo, hi = _band(levels, kind, key)
             ax.fill_between(rates, lo, hi, color=color, alpha=0.2)
             meas = _series(levels, kind, "measured", key)
-            ci = _measured_ci(levels, kind, key)
-            err = [[max(m - lo_, 0.0) for m, (lo_, _) in zip(meas, ci, strict=True)],
-                   [max(hi_ - m, 0.0) for m, (_, hi_) in zip(meas, ci, strict=True)]]
+            ci_lo, ci_hi = _band(levels, kind, key, "measured_ci95")
+            err = [[max(m - x, 0.0) for m, x in zip(meas, ci_lo, strict=True)],
+                   [max(x - m, 0.0) for m, x in zip(meas, ci_hi, strict=True)]]
             ax.errorbar(rates, meas, yerr=err, color=color, fmt="o", markersize=3.5, elinewidth=0.8,
                         capsize=2, label=f"{kind} measured (bootstrap 95%)")
             ax.scatter([r for r, h in zip(rates, held, strict=True) if h],
