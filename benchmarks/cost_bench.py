@@ -31,10 +31,11 @@ def _cli_once() -> tuple[float, float]:
 
 
 def _mc_once(draws: int) -> tuple[float, float]:
+    from botcap.costmodel import uncertainty as U
+    from botcap.costmodel.prices import load_price_book
+    from botcap.costmodel.unit import build
+
     from botcap.scenario import load_scenario
-    from costmodel import uncertainty as U
-    from costmodel.prices import load_price_book
-    from costmodel.unit import build
 
     s = load_scenario()
     api = sorted({m.api_model for m in s.platform.claude.models.values()})

@@ -1,6 +1,6 @@
 """Throughput of the fake Claude API at instant latency: is the fake ever the bottleneck? (target 2,000/s)
 
-Starts ``python -m loadtest.fakes.claude --time-scale 0`` in its own process (pinned to one core when
+Starts ``python -m botcap.loadtest.fakes.claude --time-scale 0`` in its own process (pinned to one core when
 the machine allows), drives it from other processes with multi-connection aiohttp clients, and
 prints requests/s, the ratio to the 2,000 target, the status codes seen and the server's CPU use (a
 server near 100% of one core is the limit being measured; well below means the client was).
@@ -88,7 +88,7 @@ def main() -> int:
     client_cpus = [c for c in cpus if c != server_cpu] or [None]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     pin = (lambda: os.sched_setaffinity(0, {server_cpu})) if server_cpu is not None else None
-    cmd = [sys.executable, "-m", "loadtest.fakes.claude", "--time-scale", "0", "--seed", "1"]
+    cmd = [sys.executable, "-m", "botcap.loadtest.fakes.claude", "--time-scale", "0", "--seed", "1"]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root, preexec_fn=pin)
     try:
         sel = selectors.DefaultSelector()

@@ -1,6 +1,6 @@
 """Throughput of the fake Telegram Bot API: sendMessage/s and injected updates/s.
 
-The fake runs in its own process (``python -m loadtest.fakes.telegram``, send limits raised so that 429
+The fake runs in its own process (``python -m botcap.loadtest.fakes.telegram``, send limits raised so that 429
 does not cap it); this process drives it with many keep-alive aiohttp connections, posting form bodies
 as aiogram does. The target is 3,000 sendMessage/s on one core. Because the client shares the machine,
 the server's own CPU use is measured too (psutil) and the rate per server core-second is reported:
@@ -85,7 +85,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--clients", type=int, default=1, help="client processes")
     args = ap.parse_args()
-    proc = subprocess.Popen([sys.executable, "-m", "loadtest.fakes.telegram", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "botcap.loadtest.fakes.telegram", "--port", "0",
                              "--send-rate-per-s", "1000000", "--per-chat-rate-per-s", "1000000",
                              "--per-chat-burst", "1000000"], stdout=subprocess.PIPE, text=True)
     try:

@@ -61,10 +61,11 @@ def bare_mmc(rate_per_s: float, servers: int, horizon_s: float, seed: int = 1) -
 
 def _case(name: str) -> dict:
     """Run one case in this (child) process; return its figures (imports excluded from the timings)."""
+    from botcap.sim.engine import simulate
+    from botcap.sim.runner import Replication, SimResult
+    from botcap.sim.summary import summarize
+
     from botcap.scenario import load_scenario
-    from sim.engine import simulate
-    from sim.runner import Replication, SimResult
-    from sim.summary import summarize
 
     t0, c0 = time.perf_counter(), time.process_time()
     if name == "baseline":

@@ -28,8 +28,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from botcap.loadtest.staging.stack import StackInfo, StagingStack  # noqa: E402
+
 from botcap.scenario import load_scenario  # noqa: E402
-from loadtest.staging.stack import StackInfo, StagingStack  # noqa: E402
 
 SETS = ["platform.telegram.send_rate_per_s=100000", "platform.telegram.per_chat_rate_per_s=100",
         "platform.db.pool_min_size_per_instance=5"]

@@ -1,7 +1,8 @@
 """The ``botcap`` command: a thin Typer shell over the library, and the one exit-code policy.
 
-Each package registers its own commands (``sim.cli``, ``loadtest.cli``, ``costmodel.cli``); this
-module adds the ``scenario`` group and turns ``BadInput`` into exit 2 with one line per problem.
+Each package registers its own commands (``botcap.sim.cli``, ``botcap.loadtest.cli``,
+``botcap.costmodel.cli``); this module adds the ``scenario`` group and turns ``BadInput`` into exit 2
+with one line per problem.
 Modules that would import Locust (gevent monkey-patching) are never imported here.
 """
 
@@ -22,7 +23,9 @@ scenario_app = typer.Typer(no_args_is_help=True, help="Check and show scenario f
 app.add_typer(scenario_app, name="scenario")
 
 # Packages that add commands: each has a module with ``register(app: typer.Typer)``.
-COMMAND_MODULES = ("sim.cli", "sim.calibrate.cli", "loadtest.cli", "costmodel.cli")
+COMMAND_MODULES = (
+    "botcap.sim.cli", "botcap.sim.calibrate.cli", "botcap.loadtest.cli", "botcap.costmodel.cli",
+)
 
 
 @scenario_app.command("validate")

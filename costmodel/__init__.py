@@ -2,7 +2,7 @@
 
 Library first: ``run_cost(scenario) -> CostResult`` (plain data); ``botcap cost`` is a thin shell.
 Names are loaded on first use (PEP 562) so that importing the ``botcap`` CLI, which imports
-``costmodel.cli``, does not pay for numpy/scipy/genai-prices in every other command.
+``botcap.costmodel.cli``, does not pay for numpy/scipy/genai-prices in every other command.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["run_cost", "CostResult", "load_price_book", "PriceBook", "PriceSource", "ModelPrice"]
-_HOME = {"run_cost": "costmodel.result", "CostResult": "costmodel.result",
-         "load_price_book": "costmodel.prices", "PriceBook": "costmodel.prices",
-         "PriceSource": "costmodel.prices", "ModelPrice": "costmodel.prices"}
+_HOME = {"run_cost": "botcap.costmodel.result", "CostResult": "botcap.costmodel.result",
+         "load_price_book": "botcap.costmodel.prices", "PriceBook": "botcap.costmodel.prices",
+         "PriceSource": "botcap.costmodel.prices", "ModelPrice": "botcap.costmodel.prices"}
 
 
 def __getattr__(name: str):

@@ -11,9 +11,8 @@ as the sim's organisation-wide token bucket does.
 from __future__ import annotations
 
 import numpy as np
-
-from costmodel.unit import Built
-from costmodel.volumes import DIGEST_KIND
+from botcap.costmodel.unit import Built
+from botcap.costmodel.volumes import DIGEST_KIND
 
 __all__ = ["cross_check"]
 

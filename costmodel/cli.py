@@ -1,4 +1,4 @@
-"""The ``botcap cost`` command (thin: parse options, call ``costmodel.run_cost``, print or write).
+"""The ``botcap cost`` command (thin: parse options, call ``botcap.costmodel.run_cost``, print or write).
 
 Heavy imports (numpy, genai-prices, matplotlib) happen inside the command, so that registering it
 costs every other botcap command nothing.
@@ -43,7 +43,7 @@ def _check_out(out: Path) -> None:
 
 def write_out(result, out: Path) -> None:
     """cost.json and the plots into a temporary sibling folder, then renamed into place."""
-    from costmodel.plots import write_plots
+    from botcap.costmodel.plots import write_plots
 
     with atomic_dir(out) as tmp:
         (tmp / "cost.json").write_text(dumps(result.data) + "\n", encoding="utf-8")
@@ -123,7 +123,7 @@ def cost(file: ScenarioFile = None, set_: SetOption = None, from_sim: FromSimOpt
     scenario = load(file, set_)
     if out is not None:
         _check_out(out)
-    from costmodel.result import run_cost
+    from botcap.costmodel.result import run_cost
 
     result = run_cost(scenario, from_sim=str(from_sim) if from_sim is not None else None, draws=draws,
                       seed=seed, sobol_method="salib" if salib else "numpy")

@@ -186,7 +186,7 @@ class PriceBook:
 
 @cache
 def repo_override_document() -> dict:
-    # next to this module (resources.files("costmodel") can resolve to a same-named test folder)
+    # next to this module (resources.files("botcap.costmodel") can resolve to a same-named test folder)
     text = Path(__file__).with_name("prices_override.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 

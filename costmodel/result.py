@@ -15,13 +15,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
+from botcap.costmodel import capacity, mitigations, uncertainty
+from botcap.costmodel.prices import RATE_KEYS, PriceBook, load_price_book
+from botcap.costmodel.unit import Built, build, claude_line_cost_per_user_day, evaluate
+from botcap.costmodel.volumes import sim_day_share, sim_tokens_per_day, workload_actions_per_user_day
 
 from botcap.errors import BadInput
 from botcap.provenance import calibration_facts
-from costmodel import capacity, mitigations, uncertainty
-from costmodel.prices import RATE_KEYS, PriceBook, load_price_book
-from costmodel.unit import Built, build, claude_line_cost_per_user_day, evaluate
-from costmodel.volumes import sim_day_share, sim_tokens_per_day, workload_actions_per_user_day
 
 __all__ = ["CostResult", "run_cost", "PLANNERS_CLAIM"]
 

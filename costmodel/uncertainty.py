@@ -17,8 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from costmodel.unit import Built, evaluate
+from botcap.costmodel.unit import Built, evaluate
 
 __all__ = ["Factor", "factors_for", "tornado", "monte_carlo", "sobol"]
 

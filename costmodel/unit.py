@@ -20,9 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from costmodel.prices import RATE_KEYS, PriceBook
-from costmodel.volumes import Lines, build_lines
+from botcap.costmodel.prices import RATE_KEYS, PriceBook
+from botcap.costmodel.volumes import Lines, build_lines
 
 __all__ = ["FACTORS", "Built", "build", "evaluate"]
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-
-from loadtest.harness.cli import register as register_harness
-from loadtest.staging.cli import register as register_staging
+from botcap.loadtest.harness.cli import register as register_harness
+from botcap.loadtest.staging.cli import register as register_staging
 
 
 def register(app: typer.Typer) -> None:

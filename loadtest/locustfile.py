@@ -12,10 +12,7 @@ update queue (a long-polling bot). All options also read ``BOTCAP_*`` environmen
 scenario comes from ``BOTCAP_SCENARIO`` (default: botcap's embedded scenario).
 """
 
-from locust import FastHttpUser, task
-from locust.exception import StopUser
-
-from loadtest.users.locust_glue import (
+from botcap.loadtest.users.locust_glue import (
     MIX,
     RECORDER,
     endpoint,
@@ -24,8 +21,10 @@ from loadtest.users.locust_glue import (
     total_users,
     user_finished,
 )
-from loadtest.users.open_workload import run_schedule
-from loadtest.users.telegram import TelegramChat, new_id
+from botcap.loadtest.users.open_workload import run_schedule
+from botcap.loadtest.users.telegram import TelegramChat, new_id
+from locust import FastHttpUser, task
+from locust.exception import StopUser
 
 
 def share(kind: str) -> int:

@@ -1,6 +1,6 @@
 """Wire the components a scenario describes: instances, ingress, DB, Claude, MCP, Telegram, scheduler.
 
-Kept apart from ``sim.engine`` so that the engine reads as "arrivals → platform → results" and this
+Kept apart from ``botcap.sim.engine`` so that the engine reads as "arrivals → platform → results" and this
 module as the one place that maps scenario keys onto component parameters.
 """
 
@@ -10,17 +10,17 @@ import itertools
 import math
 
 import simpy
+from botcap.sim.claude import ClaudeApi, ClaudeClient
+from botcap.sim.db import DbPool, DbServer
+from botcap.sim.ingress import Poller, Webhook
+from botcap.sim.instance import Node
+from botcap.sim.mcp import McpClient
+from botcap.sim.resources import Gauge
+from botcap.sim.scheduler import plan_digests, run_digests
+from botcap.sim.telegram import TelegramApi
+from botcap.sim.workload import DAY_S, draws, rng_for
 
 from botcap.scenario import Scenario, hhmm_to_s
-from sim.claude import ClaudeApi, ClaudeClient
-from sim.db import DbPool, DbServer
-from sim.ingress import Poller, Webhook
-from sim.instance import Node
-from sim.mcp import McpClient
-from sim.resources import Gauge
-from sim.scheduler import plan_digests, run_digests
-from sim.telegram import TelegramApi
-from sim.workload import DAY_S, draws, rng_for
 
 __all__ = ["Platform", "build_platform", "new_counters"]
 

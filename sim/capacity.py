@@ -13,12 +13,13 @@ import math
 from collections.abc import Callable
 from functools import reduce
 
+from botcap.sim.runner import check_options, run
+from botcap.sim.summary import summarize
+
 from botcap.errors import BadInput
 from botcap.provenance import calibration_facts
 from botcap.scenario import Scenario, apply_set
 from botcap.scenario.loader import validate
-from sim.runner import check_options, run
-from sim.summary import summarize
 
 __all__ = ["default_knob", "find_capacity"]
 

@@ -21,12 +21,11 @@ import math
 
 import numpy as np
 import simpy
-
-from sim.breaker import CLOSED, Breaker
-from sim.ratelimit import per_minute, retry_after_s
-from sim.record import Request
-from sim.resources import Semaphore
-from sim.workload import KindPlan, draws
+from botcap.sim.breaker import CLOSED, Breaker
+from botcap.sim.ratelimit import per_minute, retry_after_s
+from botcap.sim.record import Request
+from botcap.sim.resources import Semaphore
+from botcap.sim.workload import KindPlan, draws
 
 __all__ = ["ClaudeApi", "ClaudeClient", "OK", "HTTP_429", "HTTP_529"]
 

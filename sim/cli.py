@@ -48,9 +48,9 @@ def sim_run(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption 
             replications: ReplicationsOption = None, hours: HoursOption = None,
             out: OutOption = None, workers: WorkersOption = 1, json_: JsonFlag = False) -> None:
     """Simulate the scenario; print the summary (a table, or one JSON object with --json)."""
-    from sim.outdir import check_out_dir, write_out_dir
-    from sim.runner import check_options, run
-    from sim.summary import summarize
+    from botcap.sim.outdir import check_out_dir, write_out_dir
+    from botcap.sim.runner import check_options, run
+    from botcap.sim.summary import summarize
 
     scenario = load(file, set_)
     check_options(scenario, seed=seed, replications=replications, hours=hours, workers=workers)
@@ -81,7 +81,7 @@ def sim_capacity(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOp
                      "--tolerance", help="Stop when the failing value is within this share above.")] = 0.02,
                  json_: JsonFlag = False) -> None:
     """The largest load meeting the scenario's SLO (bisection); exit 1 if even the smallest fails."""
-    from sim.capacity import find_capacity
+    from botcap.sim.capacity import find_capacity
 
     scenario = load(file, set_)
     with _progress() as bar:

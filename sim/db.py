@@ -15,9 +15,8 @@ A query holds its connection for one round trip plus ``query_s``. Idle connectio
 from __future__ import annotations
 
 import simpy
-
-from sim.record import Request
-from sim.resources import Gauge, Semaphore
+from botcap.sim.record import Request
+from botcap.sim.resources import Gauge, Semaphore
 
 __all__ = ["DbServer", "DbPool", "OPEN_RTTS", "EARLY_DB_CANCELLED"]
 

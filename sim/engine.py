@@ -2,7 +2,8 @@
 
 The engine only produces raw material (``RawRun``): every request's timeline, counters and resource
 time-integrals. Summaries, warm-up cuts of the request table, confidence intervals and plots belong to
-``sim.runner``/``sim.summary``. Counters of events and time-integrals are taken over [warmup_s, end] by
+``botcap.sim.runner``/``botcap.sim.summary``.
+Counters of events and time-integrals are taken over [warmup_s, end] by
 snapshotting them at warm-up and subtracting (no per-event "are we warm yet?" checks); peaks cover the
 whole run.
 """
@@ -18,12 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import simpy
+from botcap.sim.build import Platform, build_platform
+from botcap.sim.record import FIELDS, Request
+from botcap.sim.resources import timeout_at
+from botcap.sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals, with_output_tokens
 
 from botcap.scenario import Scenario
-from sim.build import Platform, build_platform
-from sim.record import FIELDS, Request
-from sim.resources import timeout_at
-from sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals, with_output_tokens
 
 __all__ = ["RawRun", "simulate", "SAMPLE_EVERY_S"]
 

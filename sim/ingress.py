@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections import deque
 
 import simpy
-
-from sim.instance import Node
-from sim.record import Request
-from sim.resources import DelayedSemaphore
-from sim.workload import KindPlan
+from botcap.sim.instance import Node
+from botcap.sim.record import Request
+from botcap.sim.resources import DelayedSemaphore
+from botcap.sim.workload import KindPlan
 
 __all__ = ["Webhook", "Poller"]
 

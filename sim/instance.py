@@ -11,11 +11,10 @@ when that reply went out and ``ok`` is False with the reason in ``error``.
 from __future__ import annotations
 
 import simpy
-
-from sim.db import EARLY_DB_CANCELLED
-from sim.record import Request
-from sim.resources import DelayedSemaphore, Semaphore, timeout_at
-from sim.workload import KindPlan
+from botcap.sim.db import EARLY_DB_CANCELLED
+from botcap.sim.record import Request
+from botcap.sim.resources import DelayedSemaphore, Semaphore, timeout_at
+from botcap.sim.workload import KindPlan
 
 __all__ = ["Node"]
 

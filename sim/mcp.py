@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import simpy
-
-from sim.breaker import CLOSED, Breaker
-from sim.record import Request
-from sim.workload import draws
+from botcap.sim.breaker import CLOSED, Breaker
+from botcap.sim.record import Request
+from botcap.sim.workload import draws
 
 __all__ = ["McpClient"]
 

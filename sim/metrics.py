@@ -3,7 +3,7 @@
 Why a module of its own: the summary, the plots, the theory tests and the capacity search all ask
 the same questions of the same table (who is a user request, what is its latency, what is a
 percentile, what does Little's law predict), and they must get one answer. Pure functions over
-``sim.record.FIELDS`` columns; nothing here knows SimPy.
+``botcap.sim.record.FIELDS`` columns; nothing here knows SimPy.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from botcap.sim.record import FIELDS
 from scipy import stats
-
-from sim.record import FIELDS
 
 __all__ = [
     "WAIT_COLUMNS", "frame", "cut_warmup", "user_rows", "digest_rows", "latency_s", "lateness_s",
@@ -38,7 +37,7 @@ PERCENTILES = (50, 95, 99)
 
 
 def frame(records: Iterable) -> pd.DataFrame:
-    """The per-request DataFrame from ``sim.record.Request`` objects (or their ``as_tuple()``)."""
+    """The per-request DataFrame from ``botcap.sim.record.Request`` objects (or their ``as_tuple()``)."""
     rows = [r if isinstance(r, tuple) else r.as_tuple() for r in records]
     df = pd.DataFrame.from_records(rows, columns=list(FIELDS))
     return df

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from botcap.sim.plots import write_plots
+
 from botcap.cliutil import dumps
 from botcap.errors import BadInput
 from botcap.outdir import atomic_dir
-from sim.plots import write_plots
 
 __all__ = ["OUT_FILES", "check_out_dir", "write_out_dir"]
 

@@ -18,10 +18,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from botcap.sim import metrics  # noqa: E402
 
 from botcap.provenance import footnote  # noqa: E402
 from botcap.scenario import hhmm_to_s  # noqa: E402
-from sim import metrics  # noqa: E402
 
 __all__ = ["PLOT_FILES", "write_plots", "latency_cdf", "queues_over_time", "digest_rush"]
 

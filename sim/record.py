@@ -1,7 +1,7 @@
 """The per-request record every sim component writes into: one flat row of the results table.
 
 A plain ``__slots__`` class (not a dict, not a dataclass) because the SimPy hot path creates one
-per request; ``sim.metrics`` turns a list of them into the per-request DataFrame. Components only
+per request; ``botcap.sim.metrics`` turns a list of them into the per-request DataFrame. Components only
 add to the fields named for them; times are simulated seconds.
 """
 

@@ -1,6 +1,6 @@
 """Replications of one scenario: seeds, optional worker processes, the warm-up cut, pooling.
 
-Why apart from the engine: ``sim.engine.simulate`` runs one replication and knows nothing of
+Why apart from the engine: ``botcap.sim.engine.simulate`` runs one replication and knows nothing of
 confidence intervals; everything that turns several runs into one result (independent seeds, the
 warm-up cut, a pooled table) lives here, so the summary, the CLI and the capacity search share it.
 """
@@ -16,10 +16,10 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from botcap.sim.metrics import cut_warmup
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario
-from sim.metrics import cut_warmup
 
 __all__ = ["Replication", "SimResult", "replication_seeds", "check_options", "run"]
 
@@ -106,7 +106,7 @@ def check_options(scenario: Scenario, *, seed: int | None = None, replications: 
 def _one(scenario: Scenario, index: int, seed: int, hours: float | None,
          progress: Callable[[float], None] | None = None) -> Replication:
     """One replication via the engine (``progress`` receives the simulated clock in seconds)."""
-    from sim.engine import simulate  # imported here: worker processes import it themselves
+    from botcap.sim.engine import simulate  # imported here: worker processes import it themselves
 
     raw = simulate(scenario, seed, hours=hours, progress=progress)
     return Replication(index=index, seed=seed, requests=cut_warmup(raw.requests, raw.warmup_s)

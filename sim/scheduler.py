@@ -21,11 +21,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from botcap.sim.record import Request
+from botcap.sim.workload import DAY_S, rng_for
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario, hhmm_to_s
-from sim.record import Request
-from sim.workload import DAY_S, rng_for
 
 __all__ = ["DigestPlan", "plan_digests", "assign_slots", "run_digests"]
 

@@ -20,10 +20,10 @@ import math
 
 import numpy as np
 import pandas as pd
+from botcap.sim import metrics as m
+from botcap.sim.record import FIELDS
 
 from botcap.provenance import calibration_facts
-from sim import metrics as m
-from sim.record import FIELDS
 
 __all__ = ["summarize", "slo_check", "CONTRACT_KEYS", "WAIT_KEYS", "UTILIZATION_KEYS"]
 
@@ -44,7 +44,7 @@ TOKEN_KEYS = ("input", "output", "cache_read", "cache_write")
 
 
 def summarize(result) -> dict:
-    """The summary object of a ``sim.runner.SimResult`` (plain JSON-able data; NaN = no data)."""
+    """The summary object of a ``botcap.sim.runner.SimResult`` (plain JSON-able data; NaN = no data)."""
     sc = result.scenario
     reps = result.replications
     out = {"scenario": sc.name, "seed": int(result.seed), "replications": len(reps),

@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 
 import simpy
-
-from sim.ratelimit import TokenBucket, retry_after_s
-from sim.record import Request
-from sim.resources import DelayedGauge
+from botcap.sim.ratelimit import TokenBucket, retry_after_s
+from botcap.sim.record import Request
+from botcap.sim.resources import DelayedGauge
 
 __all__ = ["TelegramApi"]
 

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+from botcap.sim.arrivals import session_starts_s
 
 from botcap.sampling import Sampler, sample
 from botcap.scenario import KindSpec, Scenario, hhmm_to_s
 from botcap.scenario.dists import Constant
-from sim.arrivals import session_starts_s
 
 __all__ = ["draws", "KindPlan", "Sessions", "OpenArrivals", "kind_plans", "with_output_tokens", "rng_for",
            "user_arrivals", "DAY_S"]
@@ -102,7 +102,7 @@ def kind_plans(scenario: Scenario, seed: int) -> dict[str, KindPlan]:
 @dataclass(frozen=True)
 class OpenArrivals:
     """Poisson mode: independent messages at a constant rate (an open queue, for theory checks); also a
-    measured trace (``sim.calibrate.replay``), which may bring each kind's answer lengths in arrival
+    measured trace (``botcap.sim.calibrate.replay``), which may bring each kind's answer lengths in arrival
     order (``output_tokens``: the work each request brought, see ``with_output_tokens``)."""
 
     t_s: np.ndarray

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from botcap.loadtest.users.telegram import DEFAULT_TOKEN
 
 from botcap.cliutil import JsonFlag, emit_json
 from botcap.errors import EXIT_GATE_FAILED
-from loadtest.users.telegram import DEFAULT_TOKEN
 
 GatesFile = Annotated[Path, typer.Argument(help="Gates YAML: a 'thresholds' list of strings.")]
 RunDir = Annotated[Path, typer.Argument(help="A RunBundle folder written by 'botcap loadtest run'.")]
@@ -23,7 +23,7 @@ BaselineOpt = Annotated[Path | None, typer.Option("--baseline", help="Baseline R
 def gate_command(gates: GatesFile, run_dir: RunDir, baseline: BaselineOpt = None,
                  json_: JsonFlag = False) -> None:
     """Check a RunBundle against thresholds: exit 0 all hold, 1 any fails (or bundle incomplete)."""
-    from loadtest.harness.gate import evaluate, load_gates
+    from botcap.loadtest.harness.gate import evaluate, load_gates
 
     result = evaluate(load_gates(gates), run_dir, baseline)
     _print_gate(result, json_)
@@ -41,9 +41,8 @@ def _print_gate(result: dict, json_: bool) -> None:
     if json_:
         emit_json(result)
         return
+    from botcap.loadtest.harness.gate import render
     from rich.console import Console
-
-    from loadtest.harness.gate import render
 
     console = Console()
     console.print(render(result))
@@ -62,7 +61,8 @@ def run_command(
     target: Annotated[str | None, typer.Option(help="Your bot's webhook URL (no staging stack is started); "
                                                     "needs --telegram-url and --bot-token.")] = None,
     telegram_url: Annotated[str | None, typer.Option(
-        help="The fake Telegram API your bot uses (python -m loadtest.fakes.telegram). Without --target "
+        help="The fake Telegram API your bot uses (python -m botcap.loadtest.fakes.telegram). "
+             "Without --target "
              "updates go into its queue: for a long-polling bot, or a webhook the fake calls.")] = None,
     bot_token: Annotated[str, typer.Option(help="With --target: your bot's token at the fake.")] \
         = DEFAULT_TOKEN,
@@ -85,14 +85,15 @@ def run_command(
     """Run Locust headless against the staging stack (or --target) and write a RunBundle."""
     import datetime as dt
 
+    from botcap.loadtest.harness.profiles import resolve
+    from botcap.loadtest.harness.run import RunOptions, run_load
+
     from botcap.cliutil import load
     from botcap.errors import BadInput
-    from loadtest.harness.profiles import resolve
-    from loadtest.harness.run import RunOptions, run_load
 
     thresholds = None
     if gate is not None:  # a malformed gates file is exit 2 before any load is offered
-        from loadtest.harness.gate import load_gates
+        from botcap.loadtest.harness.gate import load_gates
         thresholds = load_gates(gate)
     if target and not telegram_url:
         raise BadInput("--telegram-url: required with --target (the fake Telegram API your bot uses)")
@@ -108,7 +109,7 @@ def run_command(
     run = run_load(opts)
     result = None
     if thresholds is not None:
-        from loadtest.harness.gate import evaluate
+        from botcap.loadtest.harness.gate import evaluate
         result = evaluate(thresholds, out, baseline)
     if json_:
         emit_json({"out": str(out), "complete": run["complete"], "reason": run.get("reason"),

@@ -20,8 +20,7 @@ import time
 import aiohttp
 import numpy as np
 import pandas as pd
-
-from loadtest.users.telegram import new_id
+from botcap.loadtest.users.telegram import new_id
 
 LEAD_S = 5.0
 

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from botcap.loadtest.harness.bundle import Bundle, read_bundle
+from botcap.loadtest.harness.percentiles import METRICS, PER_KIND, metrics
 
 from botcap.errors import BadInput
-from loadtest.harness.bundle import Bundle, read_bundle
-from loadtest.harness.percentiles import METRICS, PER_KIND, metrics
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _THRESHOLD = re.compile(

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from botcap.loadtest.users.arrivals import Segment, format_schedule, parse_schedule, total_duration
+
 from botcap.errors import BadInput
-from loadtest.users.arrivals import Segment, format_schedule, parse_schedule, total_duration
 
 
 @dataclass(frozen=True)

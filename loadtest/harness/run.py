@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from botcap.loadtest.harness import bundle as B
+from botcap.loadtest.harness.live import CpuMeter, LiveView, RecordTail
+from botcap.loadtest.harness.locust_procs import LocustSpec
+from botcap.loadtest.harness.locust_procs import start as start_locust
+from botcap.loadtest.harness.percentiles import summary_by_kind
+from botcap.loadtest.harness.profiles import Profile
+from botcap.loadtest.users.telegram import DEFAULT_TOKEN
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario
-from loadtest.harness import bundle as B
-from loadtest.harness.live import CpuMeter, LiveView, RecordTail
-from loadtest.harness.locust_procs import LocustSpec
-from loadtest.harness.locust_procs import start as start_locust
-from loadtest.harness.percentiles import summary_by_kind
-from loadtest.harness.profiles import Profile
-from loadtest.users.telegram import DEFAULT_TOKEN
 
 GRACE_S = 60.0   # beyond Locust's own --run-time and stop timeout before the harness kills it
 
@@ -103,7 +103,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             stack_json = {}
             _check_fake(host, token, o.target)
         else:
-            from loadtest.staging.stack import StagingStack
+            from botcap.loadtest.staging.stack import StagingStack
             stack = StagingStack(scenario=scenario, instances=o.instances, mode=o.mode,
                                  workdir=o.out / "stack", seed=o.seed,
                                  claude_time_scale=o.profile.claude_time_scale)
@@ -158,7 +158,7 @@ def _check_fake(host: str, token: str, target: str | None) -> None:
 
 
 def _digest(o: RunOptions, run: dict, info, scenario: Scenario, cpu: CpuMeter) -> str:
-    from loadtest.harness.digest import digest_burst
+    from botcap.loadtest.harness.digest import digest_burst
 
     cpu.watch_shared_servers()
     cpu.reset()

@@ -7,7 +7,7 @@ with slots and placement, and per-stage timings (JSONL + Prometheus) for every u
 
 Use it as a library (the load-test harness does)::
 
-    from loadtest.staging import StagingStack
+    from botcap.loadtest.staging import StagingStack
     with StagingStack(instances=3, mode="webhook", workdir=Path("run/stack")) as info:
         ...   # info.telegram_api_url, info.bot_token, info.instance_urls, info.stages_dir ...
 
@@ -29,5 +29,5 @@ def __getattr__(name: str):
     # loaded on first use (PEP 562): the botcap CLI imports this package for every command and must
     # not pay for asyncpg/redis/aiogram each time
     if name in __all__:
-        return getattr(importlib.import_module("loadtest.staging.stack"), name)
-    raise AttributeError(f"module 'loadtest.staging' has no attribute {name!r}")
+        return getattr(importlib.import_module("botcap.loadtest.staging.stack"), name)
+    raise AttributeError(f"module 'botcap.loadtest.staging' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""``python -m loadtest.staging --config FILE --instance NAME[:ROLE] [--instance ...]``: staging processes.
+"""``python -m botcap.loadtest.staging --config FILE --instance NAME[:ROLE] [--instance ...]``:
+staging processes.
 
 Started by ``StagingStack``. Importing aiogram, anthropic and pydantic costs ~10 s of CPU per process
 on a busy 2-core machine, so with several ``--instance`` this launcher imports once and then forks one
@@ -34,7 +35,7 @@ def _die_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
 
 
 def _run_one(config, name: str, role: str, port: int) -> int:
-    from loadtest.staging.app import run
+    from botcap.loadtest.staging.app import run
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format=f"%(asctime)s {name} %(name)s %(levelname)s %(message)s")
     logging.getLogger("botcap").setLevel(logging.INFO)   # our own start/stop lines; aiogram's per-update
@@ -91,7 +92,7 @@ def _fork_all(config, specs: list[tuple[str, str]]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m loadtest.staging")
+    p = argparse.ArgumentParser(prog="python -m botcap.loadtest.staging")
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--instance", action="append", required=True, metavar="NAME[:ROLE]",
                    help="an instance to run (ROLE: bot, the default, or scheduler); repeat for several")
@@ -102,14 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, role in specs:
         if role not in ("bot", "scheduler"):
             p.error(f"--instance {name}:{role}: role must be bot or scheduler")
-    from loadtest.staging.config import BotConfig
+    from botcap.loadtest.staging.config import BotConfig
     config = BotConfig.read(args.config)
     try:
         config.check_endpoints()
     except BadInput as e:
         sys.stderr.write("\n".join(e.lines) + "\n")
         return EXIT_BAD_INPUT
-    import loadtest.staging.app  # noqa: F401 - the expensive imports, done once before forking
+    import botcap.loadtest.staging.app  # noqa: F401 - the expensive imports, done once before forking
     if len(specs) == 1:
         return _run_one(config, specs[0][0], specs[0][1], args.port)
     return _fork_all(config, specs)

@@ -35,17 +35,16 @@ from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from botcap.loadtest.staging.claude_client import ClaudeClient
+from botcap.loadtest.staging.clock import SharedClock
+from botcap.loadtest.staging.config import BotConfig
+from botcap.loadtest.staging.db import Db, create_pool
+from botcap.loadtest.staging.handlers import Deps, router
+from botcap.loadtest.staging.mcp import McpLookup
+from botcap.loadtest.staging.polling import FanoutPoller
+from botcap.loadtest.staging.scheduler import DigestSender
+from botcap.loadtest.staging.timings import BREAKER, IN_USE, StageLog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from loadtest.staging.claude_client import ClaudeClient
-from loadtest.staging.clock import SharedClock
-from loadtest.staging.config import BotConfig
-from loadtest.staging.db import Db, create_pool
-from loadtest.staging.handlers import Deps, router
-from loadtest.staging.mcp import McpLookup
-from loadtest.staging.polling import FanoutPoller
-from loadtest.staging.scheduler import DigestSender
-from loadtest.staging.timings import BREAKER, IN_USE, StageLog
 
 log = logging.getLogger("botcap.staging")
 SHUTDOWN_TIMEOUT_S = 6.0      # under the launcher's 7 s and the stack's 10 s grace

@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass
 
 import anthropic
+from botcap.loadtest.staging.breaker import BreakerOpen, CircuitBreaker
+from botcap.loadtest.staging.timings import CLAUDE_ATTEMPTS, current_record
 
 from botcap.scenario import Scenario
-from loadtest.staging.breaker import BreakerOpen, CircuitBreaker
-from loadtest.staging.timings import CLAUDE_ATTEMPTS, current_record
 
 
 class ClaudeUnavailable(Exception):

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         json_: JsonFlag = False,
     ) -> None:
         """Start the fakes and N bot instances, print their URLs, run until Ctrl-C or SIGTERM."""
-        from loadtest.staging.stack import StagingStack
+        from botcap.loadtest.staging.stack import StagingStack
 
         sc = load(scenario, set_)
         n = instances if instances is not None else sc.platform.instances

@@ -1,7 +1,7 @@
 """What one staging process needs to run, as plain data: written by the stack, read by each child.
 
 The stack writes one ``BotConfig`` as JSON into its workdir and starts every child with
-``python -m loadtest.staging --config FILE --instance NAME``: one file describes the whole stack, the
+``python -m botcap.loadtest.staging --config FILE --instance NAME``: one file describes the whole stack, the
 instance name is all that differs. The scenario travels inside it as a plain dict and is validated
 again in the child, so a child never sees a scenario the parent would have refused.
 """
@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
+from botcap.loadtest.net import is_loopback_host
+
 from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario
-from loadtest.net import is_loopback_host
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

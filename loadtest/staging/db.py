@@ -13,15 +13,14 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 import asyncpg
-
-from loadtest.staging.timings import current_record
+from botcap.loadtest.staging.timings import current_record
 
 MIGRATION_LOCK = 0x6274_6370  # "btcp": advisory lock so that concurrent migrators run one at a time
 
 
 def migration_files() -> list[tuple[str, str]]:
     """(name, sql) of every migration, in name order."""
-    folder = resources.files("loadtest.staging") / "migrations"
+    folder = resources.files("botcap.loadtest.staging") / "migrations"
     return sorted((f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql"))
 
 

@@ -24,13 +24,13 @@ from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
+from botcap.loadtest.staging.claude_client import ClaudeClient, ClaudeUnavailable
+from botcap.loadtest.staging.db import Db
+from botcap.loadtest.staging.mcp import McpLookup
+from botcap.loadtest.staging.scheduler import parse_hhmm, schedule_digest
+from botcap.loadtest.staging.timings import current_record, timed
 
 from botcap.scenario import Scenario
-from loadtest.staging.claude_client import ClaudeClient, ClaudeUnavailable
-from loadtest.staging.db import Db
-from loadtest.staging.mcp import McpLookup
-from loadtest.staging.scheduler import parse_hhmm, schedule_digest
-from loadtest.staging.timings import current_record, timed
 
 CLAUDE_DOWN = "Sorry, I can't think right now (the AI service is busy). Please try again in a minute."
 DB_DOWN = "Sorry, something went wrong on our side. Please try again."

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from botcap.loadtest.staging.breaker import BreakerOpen, CircuitBreaker
+from botcap.loadtest.staging.timings import timed
 
 from botcap.sampling import Sampler
 from botcap.scenario import Scenario
-from loadtest.staging.breaker import BreakerOpen, CircuitBreaker
-from loadtest.staging.timings import timed
 
 
 class McpLookup:

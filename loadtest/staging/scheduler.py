@@ -25,12 +25,12 @@ import re
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
+from botcap.loadtest.staging.claude_client import ClaudeClient, ClaudeUnavailable
+from botcap.loadtest.staging.clock import SharedClock
+from botcap.loadtest.staging.db import Db
+from botcap.loadtest.staging.timings import DIGESTS, StageLog, timed
 
 from botcap.scenario import Scenario
-from loadtest.staging.claude_client import ClaudeClient, ClaudeUnavailable
-from loadtest.staging.clock import SharedClock
-from loadtest.staging.db import Db
-from loadtest.staging.timings import DIGESTS, StageLog, timed
 
 log = logging.getLogger("botcap.staging.scheduler")
 SENDER_LOCK = 0x6274_6364      # advisory lock key of the digest sender ("btcd")

@@ -22,13 +22,13 @@ from typing import Literal
 from urllib.request import Request, urlopen
 
 import yaml
+from botcap.loadtest.staging.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, BotConfig, check_loopback
+from botcap.loadtest.staging.db import migrate
+from botcap.loadtest.staging.procs import Child, stop_all
+from botcap.loadtest.staging.services import check_services, drop_data
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario, load_scenario
-from loadtest.staging.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, BotConfig, check_loopback
-from loadtest.staging.db import migrate
-from loadtest.staging.procs import Child, stop_all
-from loadtest.staging.services import check_services, drop_data
 
 READY_TIMEOUT_S = 60.0
 
@@ -158,14 +158,14 @@ class StagingStack:
         scenario_file = self.workdir / "scenario.yaml"
         scenario_file.write_text(yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False))
 
-        claude_args = ["-m", "loadtest.fakes.claude", "--port", "0", "--scenario", str(scenario_file),
+        claude_args = ["-m", "botcap.loadtest.fakes.claude", "--port", "0", "--scenario", str(scenario_file),
                        "--time-scale", str(self.claude_time_scale)]
         if self.seed is not None:
             claude_args += ["--seed", str(self.seed)]
         fakes = {}
         if self.external["telegram"] is None:
-            fakes["telegram"] = self._spawn("telegram", ["-m", "loadtest.fakes.telegram", "--port", "0",
-                                                         "--scenario", str(scenario_file)])
+            fakes["telegram"] = self._spawn("telegram", ["-m", "botcap.loadtest.fakes.telegram",
+                                                         "--port", "0", "--scenario", str(scenario_file)])
         if self.external["claude"] is None:
             fakes["claude"] = self._spawn("claude", claude_args)
         self._phase("fakes spawned")
@@ -191,7 +191,7 @@ class StagingStack:
         config_file = self.workdir / "stack-config.json"
         config.dump(config_file)
 
-        cfg = ["-m", "loadtest.staging", "--config", str(config_file)]
+        cfg = ["-m", "botcap.loadtest.staging", "--config", str(config_file)]
         names = [f"bot-{i}" for i in range(1, self.instances + 1)]
         if self.scenario.scheduler.placement == "separate":
             names.append("scheduler:scheduler")

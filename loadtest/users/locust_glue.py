@@ -18,12 +18,12 @@ from pathlib import Path
 
 import gevent
 import numpy as np
+from botcap.loadtest.users.telegram import DEFAULT_TOKEN, BotEndpoint, Outcome
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from botcap.sampling import Sampler
 from botcap.scenario import Exponential, load_scenario
-from loadtest.users.telegram import DEFAULT_TOKEN, BotEndpoint, Outcome
 
 SCENARIO = load_scenario(os.environ.get("BOTCAP_SCENARIO") or None)
 MIX = dict(SCENARIO.workload.mix)

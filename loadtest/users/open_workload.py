@@ -2,7 +2,7 @@
 
 A closed Locust user sends its next message only after the previous reply, so a slow bot slows
 the load down and hides its own latency (coordinated omission). Here one generator user walks an
-arrival schedule (``loadtest.users.arrivals``) and hands each arrival to its own greenlet: a fresh
+arrival schedule (``botcap.loadtest.users.arrivals``) and hands each arrival to its own greenlet: a fresh
 private chat sends one message. Latency counts from the arrival's *intended* time. An arrival that
 cannot be sent is *dropped* (recorded, not a request): more than ``--max-inflight`` in flight, or
 the generator itself fell more than ``--max-lag`` seconds behind the schedule.
@@ -16,11 +16,10 @@ import time
 
 import gevent
 import numpy as np
+from botcap.loadtest.users.arrivals import KindPicker, arrivals, parse_schedule, scaled
+from botcap.loadtest.users.locust_glue import MIX, RECORDER, endpoint, http_of, total_users, user_finished
+from botcap.loadtest.users.telegram import TelegramChat, new_id
 from gevent.pool import Pool
-
-from loadtest.users.arrivals import KindPicker, arrivals, parse_schedule, scaled
-from loadtest.users.locust_glue import MIX, RECORDER, endpoint, http_of, total_users, user_finished
-from loadtest.users.telegram import TelegramChat, new_id
 
 log = logging.getLogger(__name__)
 _generators = itertools.count()

@@ -1,4 +1,4 @@
-"""``botcap calibrate RUN_DIR...``: a thin Typer command over ``sim.calibrate.core.calibrate``.
+"""``botcap calibrate RUN_DIR...``: a thin Typer command over ``botcap.sim.calibrate.core.calibrate``.
 
 Exit 0 when it ran (the held-out errors are in the output, not in the exit code); exit 2 with one line
 per problem for unusable input, and then nothing is written.
@@ -41,14 +41,14 @@ def calibrate_command(
     json_: JsonFlag = False,
 ) -> None:
     """Fit the model's service times from load-test runs and check it on held-out load levels."""
-    from sim.calibrate.core import calibrate, parse_holdout
+    from botcap.sim.calibrate.core import calibrate, parse_holdout
 
     if out is not None and out.exists() and out.is_dir():
         raise BadInput(f"--out: {out} is a directory (expected a YAML file name)")
     result = calibrate(run_dirs, scenario_file=scenario, holdout=parse_holdout(holdout), out=out,
                        replications=replications, seed=seed)
     if out is not None:
-        from sim.calibrate.plots import write_plots
+        from botcap.sim.calibrate.plots import write_plots
 
         result.report["plots"] = [str(p) for p in write_plots(result.report, out.with_suffix(".plots"))]
     if json_:

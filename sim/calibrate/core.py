@@ -20,11 +20,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from botcap.errors import BadInput
-from botcap.scenario import Scenario, load_scenario, read_document
-from sim.calibrate import predict, usl
-from sim.calibrate.bundles import Level, RunBundle, read_bundles
-from sim.calibrate.stages import (
+from botcap.sim.calibrate import predict, usl
+from botcap.sim.calibrate.bundles import Level, RunBundle, read_bundles
+from botcap.sim.calibrate.stages import (
     MAX_TOKENS_PER_S,
     StageFits,
     apply_patch,
@@ -32,7 +30,10 @@ from sim.calibrate.stages import (
     fit_stages,
     stage_rows,
 )
-from sim.calibrate.writer import write_scenario
+from botcap.sim.calibrate.writer import write_scenario
+
+from botcap.errors import BadInput
+from botcap.scenario import Scenario, load_scenario, read_document
 
 __all__ = ["Calibrated", "calibrate", "parse_holdout"]
 

@@ -15,8 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-from sim.calibrate.usl import usl_x  # noqa: E402
+from botcap.sim.calibrate.usl import usl_x  # noqa: E402
 
 __all__ = ["write_plots"]
 

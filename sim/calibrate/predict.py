@@ -26,13 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from botcap.sim.calibrate.bundles import Level, RunBundle
+from botcap.sim.calibrate.join import joined
+from botcap.sim.calibrate.replay import simulate_trace
+from botcap.sim.metrics import t_interval
+from botcap.sim.runner import replication_seeds
 
 from botcap.scenario import Scenario
-from sim.calibrate.bundles import Level, RunBundle
-from sim.calibrate.join import joined
-from sim.calibrate.replay import simulate_trace
-from sim.metrics import t_interval
-from sim.runner import replication_seeds
 
 __all__ = ["MIN_KIND_N", "predict_levels", "saturation", "max_errors", "measured_frame", "level_stats"]
 

@@ -9,7 +9,7 @@ request brought, drawn by the fake Claude API, not a timing): near the knee the 
 queue depends on the sum of the answer lengths, and ~100 fresh lognormal draws per kind and level
 move a p95 by 20-40%. No timing of a held-out level enters the model.
 
-The trace goes to the engine as its arrival plan (``sim.engine.simulate(..., arrivals=...)``, an
+The trace goes to the engine as its arrival plan (``botcap.sim.engine.simulate(..., arrivals=...)``, an
 ``OpenArrivals``): nothing of the engine is patched.
 """
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from botcap.sim import engine
+from botcap.sim.workload import OpenArrivals
 
 from botcap.scenario import Scenario, load_scenario
-from sim import engine
-from sim.workload import OpenArrivals
 
 __all__ = ["simulate_trace", "replay_scenario", "TAIL_S"]
 
@@ -42,7 +42,7 @@ def replay_scenario(scenario: Scenario, *, kinds: list[str], hours: float) -> Sc
 
 
 def _answer_lengths(trace: pd.DataFrame, order: np.ndarray) -> dict[str, list[float]] | None:
-    """Per kind, the known answer lengths in arrival order (``sim.workload.with_output_tokens``)."""
+    """Per kind, the known answer lengths in arrival order (``botcap.sim.workload.with_output_tokens``)."""
     if "output_tokens" not in trace:
         return None
     tok = pd.to_numeric(trace["output_tokens"], errors="coerce").to_numpy(dtype=float)[order]
@@ -53,7 +53,7 @@ def _answer_lengths(trace: pd.DataFrame, order: np.ndarray) -> dict[str, list[fl
 
 
 def simulate_trace(scenario: Scenario, trace: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Per-request rows (``sim.record.FIELDS``) of the model fed ``trace``.
+    """Per-request rows (``botcap.sim.record.FIELDS``) of the model fed ``trace``.
 
     ``trace``: columns ``t_s`` (seconds from the trace start, >= 0), ``kind`` (kinds of the scenario)
     and optionally ``chat_id`` (Telegram's 1 message/s per chat limit needs it) and ``output_tokens``

@@ -46,14 +46,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from botcap.sim.calibrate.bundles import Level, RunBundle
+from botcap.sim.calibrate.fit import EMPIRICAL_POINTS, MIN_SAMPLES, Fit, fit_positive
+from botcap.sim.calibrate.join import joined, outside_handler_s
+from botcap.sim.calibrate.predict import level_stats, measured_frame
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario
 from botcap.scenario.dists import Empirical
-from sim.calibrate.bundles import Level, RunBundle
-from sim.calibrate.fit import EMPIRICAL_POINTS, MIN_SAMPLES, Fit, fit_positive
-from sim.calibrate.join import joined, outside_handler_s
-from sim.calibrate.predict import level_stats, measured_frame
 
 __all__ = ["StageFits", "fit_stages", "stage_rows", "apply_patch", "charge_unmodelled_cpu", "SERVICE_TARGET",
            "MAX_TOKENS_PER_S"]

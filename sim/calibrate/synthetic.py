@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from botcap.sim.calibrate.replay import simulate_trace
 
 from botcap.scenario import Scenario
-from sim.calibrate.replay import simulate_trace
 
 __all__ = ["ladder_trace", "write_synthetic_bundle", "T0_UNIX_S"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from botcap.sim.calibrate.synthetic import write_synthetic_bundle
 
 from botcap.scenario import load_scenario
-from sim.calibrate.synthetic import write_synthetic_bundle
 
 HERE = Path(__file__).parent
 LADDER = [(0.5, 120), (1, 120), (2, 120), (3, 120), (4, 120), (5, 120)]

@@ -1,7 +1,7 @@
 """`botcap calibrate` through Typer: --json contract, the written scenario, and exit 2 on bad bundles.
 
 The command is registered on a fresh app with botcap's exit-code policy (BadInput -> 2), as
-``botcap.cli`` does once ``sim.calibrate.cli`` is in its COMMAND_MODULES.
+``botcap.cli`` does once ``botcap.sim.calibrate.cli`` is in its COMMAND_MODULES.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
+from botcap.sim.calibrate.cli import register
+from botcap.sim.runner import run
+from botcap.sim.summary import summarize
 from typer.testing import CliRunner
 
 from botcap.errors import BadInput
 from botcap.scenario import load_scenario
-from sim.calibrate.cli import register
-from sim.runner import run
-from sim.summary import summarize
 
 HERE = Path(__file__).parent
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from botcap.sim.calibrate.fit import fit_positive
 
 from botcap.errors import BadInput
 from botcap.sampling import lognormal_params
-from sim.calibrate.fit import fit_positive
 
 
 def test_lognormal_is_recognised_and_recovered():

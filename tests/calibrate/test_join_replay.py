@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from sim.calibrate.bundles import read_bundles
-from sim.calibrate.join import joined, outside_handler_s
-from sim.calibrate.replay import simulate_trace
-from sim.calibrate.stages import fit_stages, stage_rows
+from botcap.sim.calibrate.bundles import read_bundles
+from botcap.sim.calibrate.join import joined, outside_handler_s
+from botcap.sim.calibrate.replay import simulate_trace
+from botcap.sim.calibrate.stages import fit_stages, stage_rows
 
 
 def test_join_matches_the_kth_update_of_a_chat_and_computes_the_time_outside_the_handler():
@@ -66,8 +65,8 @@ def test_webhook_service_time_takes_in_the_time_outside_the_handler(ladder_bundl
 def test_levels_past_the_knee_are_told_apart(ladder_bundle):
     # the synthetic platform answers at most ~3 requests/s: at 4 and 5/s its replies per second fall
     # short of the arrival rate by more than 10% (3.1 and 2.9/s); at 3/s it still keeps up (2.8/s)
-    from sim.calibrate.predict import measured_frame
-    from sim.calibrate.stages import _below_knee
+    from botcap.sim.calibrate.predict import measured_frame
+    from botcap.sim.calibrate.stages import _below_knee
 
     b = read_bundles([ladder_bundle])[0]
     assert [_below_knee(measured_frame(b), lv) for lv in b.levels] == [True, True, True, True, False, False]
@@ -78,7 +77,7 @@ def test_a_run_at_a_claude_time_scale_writes_the_real_api_speed(ladder_bundle, t
     import json
     import shutil
 
-    from sim.calibrate import calibrate
+    from botcap.sim.calibrate import calibrate
 
     fast = tmp_path / "fast"
     shutil.copytree(ladder_bundle, fast)
@@ -99,7 +98,7 @@ def test_a_run_at_a_claude_time_scale_writes_the_real_api_speed(ladder_bundle, t
 
 def test_per_query_samples_keep_the_spread_of_a_kinds_query_sums(truth):
     # chat_deep runs 4 queries: per-update sums / 4 are means of 4; their spread is scaled back by 2
-    from sim.calibrate.stages import _single_query_samples
+    from botcap.sim.calibrate.stages import _single_query_samples
 
     rng = np.random.default_rng(3)
     sums = 0.004 + rng.uniform(-0.001, 0.001, 2000)
@@ -110,7 +109,7 @@ def test_per_query_samples_keep_the_spread_of_a_kinds_query_sums(truth):
 
 
 def test_the_bots_cpu_beyond_the_fitted_stages_is_charged_to_the_claude_kinds(ladder_bundle, truth):
-    from sim.calibrate.stages import charge_unmodelled_cpu
+    from botcap.sim.calibrate.stages import charge_unmodelled_cpu
 
     b = read_bundles([ladder_bundle])[0]
     low = [lv for lv in b.levels if lv.rate_per_s <= 1]

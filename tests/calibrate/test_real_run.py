@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from loadtest.harness.profiles import PROFILES
-from loadtest.harness.run import RunOptions, run_load
-from sim.calibrate import calibrate
+from botcap.loadtest.harness.profiles import PROFILES
+from botcap.loadtest.harness.run import RunOptions, run_load
+from botcap.sim.calibrate import calibrate
 
 pytestmark = pytest.mark.services
 

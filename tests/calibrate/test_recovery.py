@@ -7,9 +7,8 @@ within 15-20% (a few standard errors; the seeds are fixed, so these are exact re
 from __future__ import annotations
 
 import pytest
-
-from sim.calibrate.bundles import read_bundles
-from sim.calibrate.stages import MAX_TOKENS_PER_S, apply_patch, fit_stages, stage_rows
+from botcap.sim.calibrate.bundles import read_bundles
+from botcap.sim.calibrate.stages import MAX_TOKENS_PER_S, apply_patch, fit_stages, stage_rows
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from sim.calibrate.usl import compare, fit_usl, usl_x
+from botcap.sim.calibrate.usl import compare, fit_usl, usl_x
 
 
 def test_known_coefficients_are_recovered():

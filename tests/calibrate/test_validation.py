@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from sim.calibrate import calibrate
-from sim.calibrate.bundles import read_bundles
-from sim.calibrate.predict import (
+from botcap.sim.calibrate import calibrate
+from botcap.sim.calibrate.bundles import read_bundles
+from botcap.sim.calibrate.predict import (
     level_stats,
     max_errors,
     measured_frame,
@@ -17,7 +16,7 @@ from sim.calibrate.predict import (
     predicted_frame,
     saturation,
 )
-from sim.calibrate.replay import replay_scenario
+from botcap.sim.calibrate.replay import replay_scenario
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from botcap.costmodel.result import run_cost
 
 from botcap.scenario import load_scenario
-from costmodel.result import run_cost
 
 PRICED_ON = "2026-11-01"   # fixed so that dated price variants cannot move the expected numbers
 

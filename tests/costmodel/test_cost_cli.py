@@ -103,7 +103,7 @@ def test_from_sim_summary_rescales_claude_per_model(capsys, tmp_path, default_re
 
 
 def test_a_partial_day_sim_is_scaled_by_its_share_of_the_diurnal_traffic(tmp_path, default_scenario):
-    from costmodel.volumes import sim_tokens_per_day
+    from botcap.costmodel.volumes import sim_tokens_per_day
 
     # one hour from 00:00, no warm-up: the default profile gives that hour 0.2 of 28.7 weight units
     f = tmp_path / "night.json"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from costmodel.result import run_cost
+from botcap.costmodel.result import run_cost
 
 
 def test_each_mitigation_saves_and_combined_saves_most(default_result):

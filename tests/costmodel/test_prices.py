@@ -6,15 +6,15 @@ import sys
 from datetime import date
 
 import pytest
-
-from botcap.errors import BadInput
-from costmodel.prices import (
+from botcap.costmodel.prices import (
     RATE_KEYS,
     GenaiPricesSource,
     OverrideSource,
     load_price_book,
     repo_override_document,
 )
+
+from botcap.errors import BadInput
 
 PRICED_ON = date(2026, 11, 1)
 

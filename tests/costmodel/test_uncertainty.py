@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from costmodel import uncertainty as U
-from costmodel.prices import load_price_book
-from costmodel.result import run_cost
-from costmodel.unit import build
+from botcap.costmodel import uncertainty as U
+from botcap.costmodel.prices import load_price_book
+from botcap.costmodel.result import run_cost
+from botcap.costmodel.unit import build
 
 
 @pytest.fixture(scope="module")

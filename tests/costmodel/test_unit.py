@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from costmodel.prices import load_price_book
-from costmodel.result import run_cost
-from costmodel.unit import build, evaluate
+from botcap.costmodel.prices import load_price_book
+from botcap.costmodel.result import run_cost
+from botcap.costmodel.unit import build, evaluate
 
 # By hand, for the ``tiny`` scenario of conftest.py (Haiku 4.5: $1 in, $5 out, $0.10 cache read,
 # $1.25 5-min cache write per MTok):

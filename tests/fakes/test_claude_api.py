@@ -12,10 +12,10 @@ import urllib.request
 
 import anthropic
 import pytest
+from botcap.loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec
+from botcap.loadtest.fakes.claude.server import running
 
 from botcap.scenario import load_scenario
-from loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec
-from loadtest.fakes.claude.server import running
 
 HAIKU = "claude-haiku-4-5"
 OUT = 40  # every answer is 40 tokens unless max_tokens cuts it

@@ -6,9 +6,8 @@ import time
 
 import anthropic
 import pytest
-
-from loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec
-from loadtest.fakes.claude.server import running
+from botcap.loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec
+from botcap.loadtest.fakes.claude.server import running
 
 SONNET = "claude-sonnet-4-6"  # minimum cacheable prefix 1,024 tokens
 HAIKU = "claude-haiku-4-5"    # minimum cacheable prefix 4,096 tokens

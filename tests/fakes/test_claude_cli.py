@@ -1,4 +1,5 @@
-"""``python -m loadtest.fakes.claude``: one JSON line with the URL, serves the SDK, stops on SIGTERM; refuses
+"""``python -m botcap.loadtest.fakes.claude``: one JSON line with the URL, serves the SDK, stops on SIGTERM;
+refuses
 a non-loopback host."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 import anthropic
 
-CMD = [sys.executable, "-m", "loadtest.fakes.claude"]
+CMD = [sys.executable, "-m", "botcap.loadtest.fakes.claude"]
 
 
 def read_line(proc: subprocess.Popen, timeout_s: float) -> str:

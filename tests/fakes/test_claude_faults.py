@@ -9,9 +9,8 @@ import urllib.request
 
 import anthropic
 import pytest
-
-from loadtest.fakes.claude import ClaudeFakeConfig, FaultSpec, ModelSpec
-from loadtest.fakes.claude.server import running
+from botcap.loadtest.fakes.claude import ClaudeFakeConfig, FaultSpec, ModelSpec
+from botcap.loadtest.fakes.claude.server import running
 
 HAIKU = "claude-haiku-4-5"
 USER = [{"role": "user", "content": "hello"}]

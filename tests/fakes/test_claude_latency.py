@@ -10,10 +10,10 @@ import asyncio
 import time
 
 import anthropic
+from botcap.loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec
+from botcap.loadtest.fakes.claude.server import running
 
 from botcap.scenario import Lognormal
-from loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec
-from loadtest.fakes.claude.server import running
 
 HAIKU = "claude-haiku-4-5"
 USER = [{"role": "user", "content": "hello"}]

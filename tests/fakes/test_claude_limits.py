@@ -6,10 +6,9 @@ import asyncio
 
 import anthropic
 import pytest
-
-from loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec, RateLimitSpec
-from loadtest.fakes.claude.ratelimit import Bucket
-from loadtest.fakes.claude.server import running
+from botcap.loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec, RateLimitSpec
+from botcap.loadtest.fakes.claude.ratelimit import Bucket
+from botcap.loadtest.fakes.claude.server import running
 
 HAIKU = "claude-haiku-4-5"
 USER = [{"role": "user", "content": "x" * 400}]  # 100 tokens

@@ -17,9 +17,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
-
-from loadtest.fakes.telegram import TelegramFakeConfig
-from loadtest.fakes.telegram.server import running
+from botcap.loadtest.fakes.telegram import TelegramFakeConfig
+from botcap.loadtest.fakes.telegram.server import running
 
 TOKEN = "123456:" + "A" * 35
 OTHER = "777:" + "b" * 35

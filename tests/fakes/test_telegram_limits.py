@@ -13,10 +13,9 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramRetryAfter
-
-from loadtest.fakes.telegram import TelegramFakeConfig
-from loadtest.fakes.telegram.limits import SendLimiter
-from loadtest.fakes.telegram.server import running
+from botcap.loadtest.fakes.telegram import TelegramFakeConfig
+from botcap.loadtest.fakes.telegram.limits import SendLimiter
+from botcap.loadtest.fakes.telegram.server import running
 
 TOKEN = "31337:" + "E" * 35
 

@@ -12,9 +12,8 @@ import sys
 import time
 
 import aiohttp
-
-from loadtest.fakes.telegram import TelegramFakeConfig
-from loadtest.fakes.telegram.server import running
+from botcap.loadtest.fakes.telegram import TelegramFakeConfig
+from botcap.loadtest.fakes.telegram.server import running
 
 TOKEN = "9001:" + "F" * 35
 UNLIMITED = TelegramFakeConfig(send_rate_per_s=10_000, send_burst=10_000, per_chat_rate_per_s=1000,
@@ -152,7 +151,7 @@ async def test_batch_injection_stats_config_and_reset():
 
 def test_command_line_server_prints_its_url_and_stops_on_sigterm():
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "loadtest.fakes.telegram", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "botcap.loadtest.fakes.telegram", "--port", "0",
                              "--send-rate-per-s", "500"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, text=True)
     try:
@@ -185,10 +184,10 @@ def test_command_line_server_prints_its_url_and_stops_on_sigterm():
 
 
 def test_command_line_refuses_a_non_loopback_host():
-    out = subprocess.run([sys.executable, "-m", "loadtest.fakes.telegram", "--host", "0.0.0.0"],
+    out = subprocess.run([sys.executable, "-m", "botcap.loadtest.fakes.telegram", "--host", "0.0.0.0"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and "--allow-non-loopback" in out.stderr
-    bad = subprocess.run([sys.executable, "-m", "loadtest.fakes.telegram", "--send-rate-per-s", "-1"],
+    bad = subprocess.run([sys.executable, "-m", "botcap.loadtest.fakes.telegram", "--send-rate-per-s", "-1"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "send-rate-per-s" in bad.stderr and "Traceback" not in bad.stderr

@@ -13,8 +13,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramConflictError
-
-from loadtest.fakes.telegram.server import running
+from botcap.loadtest.fakes.telegram.server import running
 
 TOKEN = "4242:" + "C" * 35
 

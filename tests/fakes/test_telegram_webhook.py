@@ -14,9 +14,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
-
-from loadtest.fakes.telegram import TelegramFakeConfig
-from loadtest.fakes.telegram.server import running
+from botcap.loadtest.fakes.telegram import TelegramFakeConfig
+from botcap.loadtest.fakes.telegram.server import running
 
 TOKEN = "555:" + "D" * 35
 FAST_RETRY = TelegramFakeConfig(webhook_retry_base_s=0.05, webhook_retry_max_s=0.2, webhook_timeout_s=5)

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from botcap.loadtest.harness.bundle import REQUESTS, write_run_json
+from botcap.loadtest.harness.gate import evaluate, parse_gates
+from botcap.loadtest.harness.percentiles import metrics
 
 from botcap.errors import BadInput
-from loadtest.harness.bundle import REQUESTS, write_run_json
-from loadtest.harness.gate import evaluate, parse_gates
-from loadtest.harness.percentiles import metrics
 
 BOTCAP = [sys.executable, "-m", "botcap.cli"]
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from loadtest.users.arrivals import KindPicker, arrivals, format_schedule, parse_schedule, scaled
+from botcap.loadtest.users.arrivals import KindPicker, arrivals, format_schedule, parse_schedule, scaled
 
 
 def test_constant_level_has_exactly_rate_times_duration_arrivals_in_order():

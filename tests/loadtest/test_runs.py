@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from botcap.loadtest.harness.profiles import resolve
+from botcap.loadtest.harness.run import RunOptions, run_load
+from botcap.loadtest.staging.stack import StagingStack
 
 from botcap.errors import BadInput
-from loadtest.harness.profiles import resolve
-from loadtest.harness.run import RunOptions, run_load
-from loadtest.staging.stack import StagingStack
 
 pytestmark = pytest.mark.services
 BOTCAP = [sys.executable, "-m", "botcap.cli"]
@@ -115,7 +115,7 @@ def test_ctrl_c_leaves_an_incomplete_bundle_that_fails_the_gate(tmp_path: Path, 
 
 
 def test_digest_burst_times_every_digest_against_the_moved_clock(stack):
-    from loadtest.harness.digest import digest_burst
+    from botcap.loadtest.harness.digest import digest_burst
 
     requests, digests, summary = digest_burst(
         telegram_url=stack.telegram_api_url, token=stack.bot_token, scheduler_url=stack.scheduler_url,

@@ -1,6 +1,5 @@
 import numpy as np
-
-from sim.arrivals import session_starts_s
+from botcap.sim.arrivals import session_starts_s
 
 
 def test_daily_count_and_hourly_shape_follow_the_profile():

@@ -1,4 +1,4 @@
-from sim.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
+from botcap.sim.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
 
 
 def test_opens_after_threshold_fails_fast_then_half_open_trial_closes():

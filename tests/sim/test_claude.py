@@ -1,11 +1,11 @@
 import numpy as np
 import simpy
+from botcap.sim.claude import ClaudeApi, ClaudeClient
+from botcap.sim.record import Request
+from botcap.sim.workload import KindPlan
 
 from botcap.sampling import Sampler
 from botcap.scenario import load_scenario
-from sim.claude import ClaudeApi, ClaudeClient
-from sim.record import Request
-from sim.workload import KindPlan
 
 
 def _claude(*sets):

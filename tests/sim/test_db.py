@@ -1,7 +1,6 @@
 import simpy
-
-from sim.db import OPEN_RTTS, DbPool, DbServer
-from sim.record import Request
+from botcap.sim.db import OPEN_RTTS, DbPool, DbServer
+from botcap.sim.record import Request
 
 
 def _server(env, **kw):

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
+from botcap.sim.engine import RawRun, simulate
+from botcap.sim.record import FIELDS
 
 from botcap.scenario import load_scenario
-from sim.engine import RawRun, simulate
-from sim.record import FIELDS
 
 SMALL = ["workload.dau=300", "horizon.start=09:30", "horizon.warmup_s=300"]
 
@@ -94,8 +94,7 @@ def test_progress_is_called_every_simulated_minute():
 
 def test_given_arrivals_replace_the_drawn_plan():
     import numpy as np
-
-    from sim.workload import OpenArrivals
+    from botcap.sim.workload import OpenArrivals
 
     sc = load_scenario(sets=[*SMALL, "workload.digests.subscribers_share=0", "horizon.warmup_s=0"])
     names = tuple(sc.workload.mix)
@@ -118,19 +117,20 @@ def test_early_deliveries_give_the_same_results_as_waiting_for_each_delivery(set
     # a slow core, small pools or few connections, and the 10:00 digests: early deliveries (and their DB
     # stages) are begun, taken up by others and cancelled; with or without them, the same requests,
     # counters and time series
-    import sim.db
-    import sim.instance
+    import botcap.sim.db
+    import botcap.sim.instance
 
     made, started, db_folded, db_cancelled = [0], [0], [0], [0]
 
-    class Counted(sim.instance._Early):
+    class Counted(botcap.sim.instance._Early):
         __slots__ = ()
 
         def __init__(self, *args):
             made[0] += 1
             super().__init__(*args)
 
-    start, fold, cancel = sim.instance.Node._start_early, sim.db.DbPool.fold_early, sim.db.DbPool.cancel_early
+    start = botcap.sim.instance.Node._start_early
+    fold, cancel = botcap.sim.db.DbPool.fold_early, botcap.sim.db.DbPool.cancel_early
 
     def counted_start(node):
         started[0] += 1
@@ -145,10 +145,10 @@ def test_early_deliveries_give_the_same_results_as_waiting_for_each_delivery(set
         db_cancelled[0] += 1
         cancel(pool, early)
 
-    monkeypatch.setattr(sim.instance, "_Early", Counted)
-    monkeypatch.setattr(sim.instance.Node, "_start_early", counted_start)
-    monkeypatch.setattr(sim.db.DbPool, "fold_early", counted_fold)
-    monkeypatch.setattr(sim.db.DbPool, "cancel_early", counted_cancel)
+    monkeypatch.setattr(botcap.sim.instance, "_Early", Counted)
+    monkeypatch.setattr(botcap.sim.instance.Node, "_start_early", counted_start)
+    monkeypatch.setattr(botcap.sim.db.DbPool, "fold_early", counted_fold)
+    monkeypatch.setattr(botcap.sim.db.DbPool, "cancel_early", counted_cancel)
     sets = ["workload.dau=3000", "horizon.start=09:45", *sets]
     early = _run(*sets, hours=0.5)
     assert made[0] > 200 and started[0] > 200 and db_folded[0] > 200
@@ -156,7 +156,7 @@ def test_early_deliveries_give_the_same_results_as_waiting_for_each_delivery(set
         assert made[0] > started[0]  # some were cancelled
     if "platform.db.pool_size_per_instance=2" in sets:
         assert db_cancelled[0] > 0
-    monkeypatch.setattr(sim.instance.Node, "early_deliveries", False)
+    monkeypatch.setattr(botcap.sim.instance.Node, "early_deliveries", False)
     made[0] = 0
     waited = _run(*sets, hours=0.5)
     assert made[0] == 0

@@ -2,8 +2,7 @@ import math
 
 import numpy as np
 import pytest
-
-from sim.ratelimit import TokenBucket, per_minute, retry_after_s
+from botcap.sim.ratelimit import TokenBucket, per_minute, retry_after_s
 
 
 def _greedy(bucket: TokenBucket, sizes, horizon_s: float) -> float:

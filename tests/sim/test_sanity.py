@@ -14,11 +14,11 @@ import math
 
 import numpy as np
 import pytest
+from botcap.sim import metrics
+from botcap.sim.runner import run
+from botcap.sim.summary import summarize
 
 from botcap.scenario import load_scenario
-from sim import metrics
-from sim.runner import run
-from sim.summary import summarize
 
 POISSON = ["workload.arrivals.process=poisson", "workload.digests.subscribers_share=0",
            "horizon.warmup_s=120"]

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
+from botcap.sim.engine import simulate
+from botcap.sim.scheduler import assign_slots, plan_digests
 
 from botcap.errors import BadInput
 from botcap.scenario import load_scenario
-from sim.engine import simulate
-from sim.scheduler import assign_slots, plan_digests
 
 
 @pytest.mark.parametrize("policy", ["suggest_next", "auto_shift"])

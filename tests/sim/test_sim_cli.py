@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from botcap.sim.outdir import check_out_dir
 
 from botcap.errors import BadInput
-from sim.outdir import check_out_dir
 
 MMC = str(Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "mmc.yaml")
 SHORT = [MMC, "--hours", "0.5"]

@@ -1,6 +1,6 @@
 """The summary object and the runner's bookkeeping, on synthetic rows whose answers are known exactly.
 
-No SimPy here: the engine is replaced by hand-made tables (or a fake ``sim.engine`` module), so a
+No SimPy here: the engine is replaced by hand-made tables (or a fake ``botcap.sim.engine`` module), so a
 wrong percentile, a count pooled instead of summed or a warm-up row leaking in shows up exactly.
 """
 
@@ -13,14 +13,14 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from botcap.sim import metrics
+from botcap.sim.record import FIELDS
+from botcap.sim.runner import Replication, SimResult, check_options, replication_seeds, run
+from botcap.sim.summary import CONTRACT_KEYS, summarize
 from scipy import stats
 
 from botcap.errors import BadInput
 from botcap.scenario import load_scenario
-from sim import metrics
-from sim.record import FIELDS
-from sim.runner import Replication, SimResult, check_options, replication_seeds, run
-from sim.summary import CONTRACT_KEYS, summarize
 
 
 def rows(kind, arrivals, latencies, *, ok=True, error="", is_digest=False, preferred=None, **cols):
@@ -186,7 +186,7 @@ def test_replication_seeds_are_independent_of_the_count_and_distinct():
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """A ``sim.engine`` whose rows are 0..99 s arrivals, seeded, so the runner can be checked alone."""
+    """A ``botcap.sim.engine`` whose rows are 0..99 s arrivals, seeded, so the runner can be checked alone."""
     calls = []
 
     def simulate(scenario, seed, *, hours=None, progress=None):
@@ -198,7 +198,7 @@ def fake_engine(monkeypatch):
         return types.SimpleNamespace(requests=df, simulated_s=(hours or 1) * 3600.0, warmup_s=50.0,
                                      counters=counters(), timeseries=pd.DataFrame())
 
-    monkeypatch.setitem(sys.modules, "sim.engine", types.SimpleNamespace(simulate=simulate))
+    monkeypatch.setitem(sys.modules, "botcap.sim.engine", types.SimpleNamespace(simulate=simulate))
     return calls
 
 

@@ -1,7 +1,6 @@
 import simpy
-
-from sim.record import Request
-from sim.telegram import TelegramApi
+from botcap.sim.record import Request
+from botcap.sim.telegram import TelegramApi
 
 
 def _send_all(env, api, reqs):

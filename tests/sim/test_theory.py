@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from botcap.sim import metrics
+from botcap.sim.runner import run
+from botcap.sim.summary import summarize
 
 from botcap.cliutil import dumps
 from botcap.scenario import load_scenario
-from sim import metrics
-from sim.runner import run
-from sim.summary import summarize
 
 MMC = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "mmc.yaml"
 MEAN_SERVICE_S = 1.0  # mmc.yaml: work.service_s is exponential with mean 1 s
@@ -146,7 +146,7 @@ def test_capacity_search_finds_the_mm1_rate_whose_p95_meets_the_slo():
     effectively independent at rho 0.7) has a relative SE of ~3%; near the answer
     dp95/dlambda = p95/(mu - lambda) = 33 s per 1/s, so 4 SE of p95 (1.2 s) move the crossing by
     ~0.036/s: the search must land within 0.04 of the theory."""
-    from sim.capacity import find_capacity
+    from botcap.sim.capacity import find_capacity
 
     sc = load_scenario(MMC, ["platform.handlers_per_instance=1", "platform.cpu_cores_per_instance=1",
                              "workload.arrivals.rate_per_s=0.5", "slo.p95_s={work: 10.0}",

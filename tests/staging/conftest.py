@@ -15,8 +15,7 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 import pytest
 import redis
-
-from loadtest.staging.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+from botcap.loadtest.staging.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
 
 def _with_db(url: str, name: str) -> str:

@@ -10,10 +10,10 @@ import re
 import time
 
 import aiohttp
+from botcap.loadtest.staging.handlers import CLAUDE_DOWN, DB_DOWN
+from botcap.loadtest.staging.stack import StackInfo, StagingStack
 
 from botcap.scenario import Scenario, load_scenario
-from loadtest.staging.handlers import CLAUDE_DOWN, DB_DOWN
-from loadtest.staging.stack import StackInfo, StagingStack
 
 _ids = itertools.count(1000)
 
@@ -170,7 +170,7 @@ async def run_digest_burst(info: StackInfo, chat_ids: list[int], settle_s: float
 
 def assert_no_orphans(info: StackInfo, grace_s: float = 5.0) -> None:
     """Every process of a stopped stack is gone (within ``grace_s``)."""
-    from loadtest.staging.procs import alive
+    from botcap.loadtest.staging.procs import alive
 
     deadline = time.monotonic() + grace_s
     while (left := [n for n, pid in info.pids.items() if alive(pid)]) and time.monotonic() < deadline:

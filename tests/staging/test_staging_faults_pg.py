@@ -13,10 +13,9 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from botcap.loadtest.staging.handlers import NOTE_NOT_SAVED
 from staging_helpers import Users, fast_stack, run_digest_burst
 from staging_throwaway_pg import ThrowawayPg
-
-from loadtest.staging.handlers import NOTE_NOT_SAVED
 
 pytestmark = pytest.mark.services
 

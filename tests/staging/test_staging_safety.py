@@ -8,11 +8,11 @@ import sys
 import time
 
 import pytest
+from botcap.loadtest.staging.config import BotConfig
+from botcap.loadtest.staging.procs import alive
+from botcap.loadtest.staging.stack import StagingStack
 
 from botcap.errors import BadInput
-from loadtest.staging.config import BotConfig
-from loadtest.staging.procs import alive
-from loadtest.staging.stack import StagingStack
 
 pytestmark = pytest.mark.services
 
@@ -28,7 +28,8 @@ def _config(tmp_path, **kw) -> BotConfig:
 def test_bot_process_refuses_non_loopback_endpoint_without_the_flag(tmp_path, field):
     path = tmp_path / "config.json"
     _config(tmp_path, **{field: "https://api.example.org"}).dump(path)
-    r = subprocess.run([sys.executable, "-m", "loadtest.staging", "--config", str(path), "--instance", "x"],
+    r = subprocess.run([sys.executable, "-m", "botcap.loadtest.staging", "--config", str(path),
+                        "--instance", "x"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert f"{field}: 'https://api.example.org' is not on loopback" in r.stderr
@@ -57,7 +58,7 @@ def test_a_killed_supervisor_leaves_no_orphans(tmp_path):
     """Children get PR_SET_PDEATHSIG: SIGKILL the supervisor (no chance to clean up), they still go."""
     sleeper = "import time; print('{}', flush=True); time.sleep(120)"
     supervisor = (
-        "import sys, time; from pathlib import Path; from loadtest.staging.procs import Child\n"
+        "import sys, time; from pathlib import Path; from botcap.loadtest.staging.procs import Child\n"
         f"c = Child('sleeper', [sys.executable, '-c', {sleeper!r}], Path({str(tmp_path / 's.log')!r}))\n"
         "c.ready(30); print(c.pid, flush=True); time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", supervisor], stdout=subprocess.PIPE, text=True)

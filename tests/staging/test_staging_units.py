@@ -12,14 +12,14 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
+from botcap.loadtest.staging.breaker import CLOSED, HALF_OPEN, OPEN, BreakerOpen, CircuitBreaker
+from botcap.loadtest.staging.config import check_loopback
+from botcap.loadtest.staging.db import migrate
+from botcap.loadtest.staging.scheduler import schedule_digest
+from botcap.loadtest.staging.timings import StageLog
 from staging_helpers import fast_scenario
 
 from botcap.errors import BadInput
-from loadtest.staging.breaker import CLOSED, HALF_OPEN, OPEN, BreakerOpen, CircuitBreaker
-from loadtest.staging.config import check_loopback
-from loadtest.staging.db import migrate
-from loadtest.staging.scheduler import schedule_digest
-from loadtest.staging.timings import StageLog
 
 pytestmark = pytest.mark.services
 
@@ -69,7 +69,7 @@ def test_loopback_guard_refuses_real_endpoints_unless_named():
 
 
 async def _serve_fake_claude(scenario, **overrides):
-    from loadtest.fakes.claude import ClaudeFakeConfig, create_app
+    from botcap.loadtest.fakes.claude import ClaudeFakeConfig, create_app
 
     app = create_app(ClaudeFakeConfig.from_scenario(scenario, time_scale=0.0, seed=1, **overrides))
     runner = web.AppRunner(app)
@@ -80,7 +80,7 @@ async def _serve_fake_claude(scenario, **overrides):
 
 
 def test_claude_client_honours_retry_after_then_breaker_opens_on_529s(tmp_path):
-    from loadtest.staging.claude_client import ClaudeClient, ClaudeUnavailable
+    from botcap.loadtest.staging.claude_client import ClaudeClient, ClaudeUnavailable
 
     scenario = fast_scenario("platform.claude.rate_limits.rpm=60", "platform.claude.retry.max_attempts=4",
                              "platform.claude.retry.max_backoff_s=3")
@@ -149,7 +149,7 @@ def test_slot_policies_on_postgres(database_url):
 
 
 def test_shared_clock_is_settable_and_runs_at_speed(redis_url):
-    from loadtest.staging.clock import SharedClock
+    from botcap.loadtest.staging.clock import SharedClock
 
     async def main():
         r = aioredis.Redis.from_url(redis_url)

@@ -19,11 +19,10 @@ import asyncpg
 import pytest
 import redis
 import yaml
+from botcap.loadtest.staging.handlers import CLAUDE_DOWN
+from botcap.loadtest.staging.procs import alive
+from botcap.loadtest.staging.stack import StackInfo
 from staging_helpers import Users, check_every_kind, fast_scenario
-
-from loadtest.staging.handlers import CLAUDE_DOWN
-from loadtest.staging.procs import alive
-from loadtest.staging.stack import StackInfo
 
 pytestmark = pytest.mark.services
 

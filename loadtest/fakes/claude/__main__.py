@@ -1,4 +1,4 @@
-"""``python -m loadtest.fakes.claude``: serve the fake until SIGTERM/SIGINT.
+"""``python -m botcap.loadtest.fakes.claude``: serve the fake until SIGTERM/SIGINT.
 
 Once listening it prints one JSON line ``{"url": "http://127.0.0.1:PORT"}`` on stdout, so that a
 supervisor can start it on port 0 and read where it is. It refuses a non-loopback ``--host`` unless
@@ -14,15 +14,17 @@ import json
 import signal
 import sys
 
+from botcap.loadtest.fakes.claude.config import ClaudeFakeConfig
+from botcap.loadtest.fakes.claude.server import start
+from botcap.loadtest.net import is_loopback_host
+
 from botcap.errors import EXIT_BAD_INPUT, BadInput
 from botcap.scenario import load_scenario
-from loadtest.fakes.claude.config import ClaudeFakeConfig
-from loadtest.fakes.claude.server import start
-from loadtest.net import is_loopback_host
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m loadtest.fakes.claude", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m botcap.loadtest.fakes.claude",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = a free port (printed on stdout)")
     p.add_argument("--scenario", default=None, help="scenario YAML (default: the embedded default)")

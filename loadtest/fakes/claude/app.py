@@ -17,15 +17,14 @@ import json
 
 import numpy as np
 from aiohttp import web
-
-from loadtest.fakes.claude import payloads
-from loadtest.fakes.claude.cache import PromptCache
-from loadtest.fakes.claude.config import ClaudeFakeConfig
-from loadtest.fakes.claude.faults import Faults, validate_change
-from loadtest.fakes.claude.models import ModelTable
-from loadtest.fakes.claude.prompt import InvalidRequest, parse
-from loadtest.fakes.claude.ratelimit import RateLimiter, retry_after_header
-from loadtest.fakes.claude.stats import Stats
+from botcap.loadtest.fakes.claude import payloads
+from botcap.loadtest.fakes.claude.cache import PromptCache
+from botcap.loadtest.fakes.claude.config import ClaudeFakeConfig
+from botcap.loadtest.fakes.claude.faults import Faults, validate_change
+from botcap.loadtest.fakes.claude.models import ModelTable
+from botcap.loadtest.fakes.claude.prompt import InvalidRequest, parse
+from botcap.loadtest.fakes.claude.ratelimit import RateLimiter, retry_after_header
+from botcap.loadtest.fakes.claude.stats import Stats
 
 JSON = "application/json"
 STATE = web.AppKey("claude_fake", object)

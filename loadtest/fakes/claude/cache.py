@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from loadtest.fakes.claude.prompt import Prompt
+from botcap.loadtest.fakes.claude.prompt import Prompt
 
 
 @dataclass(slots=True, frozen=True)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from loadtest.fakes.claude.config import FaultSpec
+from botcap.loadtest.fakes.claude.config import FaultSpec
 
 
 class Uniforms:

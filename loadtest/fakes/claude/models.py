@@ -10,9 +10,9 @@ distributions through ``botcap.sampling.Sampler`` (pre-drawn blocks: cheap per r
 from __future__ import annotations
 
 import numpy as np
+from botcap.loadtest.fakes.claude.config import ModelSpec
 
 from botcap.sampling import Sampler
-from loadtest.fakes.claude.config import ModelSpec
 
 FAMILIES = ("haiku", "sonnet", "opus")
 

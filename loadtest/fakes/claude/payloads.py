@@ -12,7 +12,7 @@ import itertools
 import json
 import os
 
-from loadtest.fakes.claude.cache import CacheUsage
+from botcap.loadtest.fakes.claude.cache import CacheUsage
 
 # Answer text: exactly ``chars_per_token`` characters per output token, so counting an answer back
 # with the fake's own counter gives its ``output_tokens``.

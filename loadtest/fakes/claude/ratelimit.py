@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from loadtest.fakes.claude.config import RateLimitSpec
+from botcap.loadtest.fakes.claude.config import RateLimitSpec
 
 
 class Bucket:

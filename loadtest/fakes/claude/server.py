@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aiohttp import web
-
-from loadtest.fakes.claude.app import STATE, FakeClaude, create_app
-from loadtest.fakes.claude.config import ClaudeFakeConfig
+from botcap.loadtest.fakes.claude.app import STATE, FakeClaude, create_app
+from botcap.loadtest.fakes.claude.config import ClaudeFakeConfig
 
 
 async def start(config: ClaudeFakeConfig, host: str = "127.0.0.1",

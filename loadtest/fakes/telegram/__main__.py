@@ -1,4 +1,4 @@
-"""``python -m loadtest.fakes.telegram``: serve the fake Bot API until SIGTERM/SIGINT.
+"""``python -m botcap.loadtest.fakes.telegram``: serve the fake Bot API until SIGTERM/SIGINT.
 
 Once listening it prints one JSON line, ``{"url": "http://127.0.0.1:PORT"}``, so that a supervisor
 started with ``--port 0`` learns the port. It binds loopback only unless ``--allow-non-loopback`` is
@@ -15,16 +15,17 @@ import signal
 import sys
 
 from aiohttp import web
+from botcap.loadtest.fakes.telegram.app import create_app
+from botcap.loadtest.fakes.telegram.config import TelegramFakeConfig
+from botcap.loadtest.net import is_loopback_host
 from pydantic import ValidationError
 
 from botcap.errors import EXIT_BAD_INPUT, BadInput
-from loadtest.fakes.telegram.app import create_app
-from loadtest.fakes.telegram.config import TelegramFakeConfig
-from loadtest.net import is_loopback_host
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m loadtest.fakes.telegram", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m botcap.loadtest.fakes.telegram",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = any free port (printed on stdout)")
     p.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: the embedded default)")

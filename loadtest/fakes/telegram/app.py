@@ -11,13 +11,12 @@ import json
 import time
 
 from aiohttp import web
-
-from loadtest.fakes.telegram.config import TelegramFakeConfig
-from loadtest.fakes.telegram.control import FAKE_KEY, add_control_routes
-from loadtest.fakes.telegram.errors import NOT_FOUND, ApiError
-from loadtest.fakes.telegram.methods import Described, call_method
-from loadtest.fakes.telegram.params import read_request_params
-from loadtest.fakes.telegram.state import FakeTelegram
+from botcap.loadtest.fakes.telegram.config import TelegramFakeConfig
+from botcap.loadtest.fakes.telegram.control import FAKE_KEY, add_control_routes
+from botcap.loadtest.fakes.telegram.errors import NOT_FOUND, ApiError
+from botcap.loadtest.fakes.telegram.methods import Described, call_method
+from botcap.loadtest.fakes.telegram.params import read_request_params
+from botcap.loadtest.fakes.telegram.state import FakeTelegram
 
 JSON = "application/json"
 

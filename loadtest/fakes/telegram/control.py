@@ -12,12 +12,11 @@ import json
 import time
 
 from aiohttp import web
+from botcap.loadtest.fakes.telegram.config import TelegramFakeConfig
+from botcap.loadtest.fakes.telegram.errors import ApiError
+from botcap.loadtest.fakes.telegram.records import matcher
+from botcap.loadtest.net import is_loopback_host
 from pydantic import ValidationError
-
-from loadtest.fakes.telegram.config import TelegramFakeConfig
-from loadtest.fakes.telegram.errors import ApiError
-from loadtest.fakes.telegram.records import matcher
-from loadtest.net import is_loopback_host
 
 FAKE_KEY: web.AppKey = web.AppKey("fake_telegram", object)
 SSE_HEARTBEAT_S = 15.0

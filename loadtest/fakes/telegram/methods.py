@@ -11,7 +11,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from loadtest.fakes.telegram.errors import (
+from botcap.loadtest.fakes.telegram.errors import (
     CHAT_NOT_FOUND,
     CONFLICT_SET_WEBHOOK,
     CONFLICT_WEBHOOK_ACTIVE,
@@ -19,9 +19,9 @@ from loadtest.fakes.telegram.errors import (
     bad_request,
     too_many_requests,
 )
-from loadtest.fakes.telegram.params import Params, get_bool, get_int, get_json, get_str
-from loadtest.fakes.telegram.webhook import WebhookDispatcher, WebhookSettings
-from loadtest.net import is_loopback_host
+from botcap.loadtest.fakes.telegram.params import Params, get_bool, get_int, get_json, get_str
+from botcap.loadtest.fakes.telegram.webhook import WebhookDispatcher, WebhookSettings
+from botcap.loadtest.net import is_loopback_host
 
 MAX_TEXT = 4096
 PARSE_MODES = {"html", "markdown", "markdownv2"}

@@ -14,8 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import MultipartReader, web
-
-from loadtest.fakes.telegram.errors import bad_request
+from botcap.loadtest.fakes.telegram.errors import bad_request
 
 Params = dict[str, Any]
 

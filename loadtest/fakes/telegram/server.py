@@ -1,6 +1,6 @@
 """Run the fake inside the current event loop (tests, the staging harness): ``async with running(cfg)``.
 
-The subprocess entry point (``python -m loadtest.fakes.telegram``) is for isolation and benchmarks;
+The subprocess entry point (``python -m botcap.loadtest.fakes.telegram``) is for isolation and benchmarks;
 in-process is for tests that also want to look at the fake's state directly.
 """
 
@@ -11,11 +11,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
-
-from loadtest.fakes.telegram.app import create_app
-from loadtest.fakes.telegram.config import TelegramFakeConfig
-from loadtest.fakes.telegram.control import FAKE_KEY
-from loadtest.fakes.telegram.state import FakeTelegram
+from botcap.loadtest.fakes.telegram.app import create_app
+from botcap.loadtest.fakes.telegram.config import TelegramFakeConfig
+from botcap.loadtest.fakes.telegram.control import FAKE_KEY
+from botcap.loadtest.fakes.telegram.state import FakeTelegram
 
 
 @dataclass

@@ -12,13 +12,12 @@ import time
 from collections import OrderedDict
 
 import aiohttp
-
-from loadtest.fakes.telegram.config import TelegramFakeConfig
-from loadtest.fakes.telegram.errors import UNAUTHORIZED
-from loadtest.fakes.telegram.limits import SendLimiter
-from loadtest.fakes.telegram.records import SentLog
-from loadtest.fakes.telegram.updates import UpdateQueue
-from loadtest.fakes.telegram.webhook import WebhookDispatcher, WebhookSettings
+from botcap.loadtest.fakes.telegram.config import TelegramFakeConfig
+from botcap.loadtest.fakes.telegram.errors import UNAUTHORIZED
+from botcap.loadtest.fakes.telegram.limits import SendLimiter
+from botcap.loadtest.fakes.telegram.records import SentLog
+from botcap.loadtest.fakes.telegram.updates import UpdateQueue
+from botcap.loadtest.fakes.telegram.webhook import WebhookDispatcher, WebhookSettings
 
 TOKEN_RE = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{35}$")
 MAX_STORED_MESSAGES = 100_000  # kept for editMessageText / reply_to_message, oldest forgotten first

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from loadtest.fakes.telegram.errors import CONFLICT_OTHER_POLLER, ApiError
+from botcap.loadtest.fakes.telegram.errors import CONFLICT_OTHER_POLLER, ApiError
 
 DEFAULT_EXCLUDED = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 

@@ -19,8 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
-
-from loadtest.fakes.telegram.params import Params, parse_body, read_multipart
+from botcap.loadtest.fakes.telegram.params import Params, parse_body, read_multipart
 
 
 @dataclass(frozen=True)
