@@ -14,8 +14,8 @@ import sys
 import typer
 import yaml
 
-from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, emit_json, load
-from botcap.errors import EXIT_BAD_INPUT, BadInput
+from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, emit_json, load, model_warnings
+from botcap.errors import EXIT_BAD_INPUT, BadInput, IncompleteBundle
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Capacity planning and load simulation for a Telegram LLM bot platform.")
@@ -32,8 +32,9 @@ COMMAND_MODULES = (
 def scenario_validate(file: ScenarioFile = None, set_: SetOption = None, json_: JsonFlag = False) -> None:
     """Check a scenario; exit 0 when valid, 2 with one line per problem when not."""
     scenario = load(file, set_)
+    warnings = model_warnings(scenario)
     if json_:
-        emit_json({"valid": True, "scenario": scenario.model_dump(mode="json")})
+        emit_json({"valid": True, "warnings": warnings, "scenario": scenario.model_dump(mode="json")})
     else:
         typer.echo(f"{file or 'default scenario'}: valid ({scenario.name})")
 
@@ -62,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # click, when not standalone, returns typer.Exit's code instead of raising it
         code = app(args=argv, standalone_mode=False)
-    except BadInput as e:
+    except (BadInput, IncompleteBundle) as e:  # exit 2, or 1 for a bundle with nothing to judge
         for line in e.lines:
             sys.stderr.write(line + "\n")
-        return EXIT_BAD_INPUT
+        return e.exit_code
     except typer.Exit as e:
         return e.exit_code
     except typer.Abort:

@@ -10,8 +10,11 @@ A gates file is YAML with one key, ``thresholds``, a list of strings::
 Each threshold is ``METRIC[{kind=KIND}] OP RHS`` where OP is one of < <= > >= and RHS is a number,
 ``baseline``, ``F * baseline``, ``baseline * F`` or ``baseline +/- N`` (``baseline`` = the same metric
 of the ``--baseline`` bundle). A malformed file is bad input (exit 2) with its line and what is
-wrong; it is reported before any bundle is read. The gate fails closed: a missing or incomplete
-bundle, a metric without data (no request of that kind) or a missing baseline value fails.
+wrong; it is reported before any bundle is read. Bundles go through the one validator
+(``validate.validate_bundle``) before any threshold: a malformed bundle is exit 2; an incomplete one
+(cut short, or no requests at all) fails every threshold (exit 1); a metric without data (no request
+of that kind) or a missing baseline value fails. A gates file is read by the input layer
+(``botcap.inputs``): size-limited, duplicate keys refused, aliases bounded.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from botcap.loadtest.harness.bundle import Bundle, read_bundle
 from botcap.loadtest.harness.percentiles import METRICS, PER_KIND, metrics
+from botcap.loadtest.harness.validate import BundleInfo, validate_bundle
 
 from botcap.errors import BadInput
+from botcap.inputs import compose_yaml, read_text, short
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _THRESHOLD = re.compile(
@@ -70,18 +74,19 @@ class Threshold:
 
 def parse_threshold(text: str, where: str) -> Threshold:
     """One threshold string → Threshold; BadInput naming ``where`` (file:line) when malformed."""
-    m = _THRESHOLD.match(text)
+    shown = short(text)
+    m = _THRESHOLD.match(text) if len(text) <= 500 else None
     if not m:
-        raise BadInput(f"{where}: {text!r}: expected 'METRIC[{{kind=KIND}}] OP VALUE' "
+        raise BadInput(f"{where}: {shown}: expected 'METRIC[{{kind=KIND}}] OP VALUE' "
                        f"with OP one of < <= > >= (e.g. 'p95_s{{kind=chat_simple}} < 5')")
     metric, kind, op, rhs = m["metric"], m["kind"], m["op"], m["rhs"]
     if metric not in METRICS:
-        raise BadInput(f"{where}: {text!r}: unknown metric {metric!r} (allowed: {', '.join(METRICS)})")
+        raise BadInput(f"{where}: {shown}: unknown metric {metric!r} (allowed: {', '.join(METRICS)})")
     if kind is not None and metric not in PER_KIND:
-        raise BadInput(f"{where}: {text!r}: {metric} has no per-kind value "
+        raise BadInput(f"{where}: {shown}: {metric} has no per-kind value "
                        f"(per kind: {', '.join(PER_KIND)})")
     if op not in OPS:
-        raise BadInput(f"{where}: {text!r}: operator {op!r} is not allowed (use < <= > >=)")
+        raise BadInput(f"{where}: {shown}: operator {op!r} is not allowed (use < <= > >=)")
     for pattern, fn in _RHS:
         r = pattern.match(rhs)
         if r:
@@ -90,18 +95,13 @@ def parse_threshold(text: str, where: str) -> Threshold:
                 break
             return Threshold(text=text.strip(), line=0, metric=metric, kind=kind, op=op, factor=factor,
                              relative="baseline" in rhs, _rhs=fn)
-    raise BadInput(f"{where}: {text!r}: right-hand side {rhs!r} must be a number, 'baseline', "
+    raise BadInput(f"{where}: {shown}: right-hand side {short(rhs)} must be a number, 'baseline', "
                    f"'F * baseline' or 'baseline +/- N'")
 
 
 def parse_gates(text: str, name: str = "gates") -> list[Threshold]:
     """Parse a gates file's text; every problem is BadInput with ``name:line``."""
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise BadInput(f"{name}{line}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    root = compose_yaml(text, name)
     if root is None or not isinstance(root, yaml.MappingNode):
         line = root.start_mark.line + 1 if root is not None else 1
         raise BadInput(f"{name}:{line}: must be a mapping with a 'thresholds' list")
@@ -109,7 +109,9 @@ def parse_gates(text: str, name: str = "gates") -> list[Threshold]:
     for key, value in root.value:
         where = f"{name}:{key.start_mark.line + 1}"
         if not isinstance(key, yaml.ScalarNode) or key.value != "thresholds":
-            raise BadInput(f"{where}: unknown key {getattr(key, 'value', key)!r} (allowed: thresholds)")
+            raise BadInput(f"{where}: unknown key {short(getattr(key, 'value', key))} (allowed: thresholds)")
+        if items is not None:
+            raise BadInput(f"{where}: duplicate key 'thresholds' (give one list)")
         if not isinstance(value, yaml.SequenceNode):
             raise BadInput(f"{where}: thresholds must be a list of strings")
         items = value.value
@@ -128,16 +130,13 @@ def parse_gates(text: str, name: str = "gates") -> list[Threshold]:
 
 
 def load_gates(path: Path) -> list[Threshold]:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read gates file ({e.__class__.__name__}: {e})") from None
-    return parse_gates(text, str(path))
+    """Read and parse a gates file (size-limited, regular file, UTF-8; see ``botcap.inputs``)."""
+    return parse_gates(read_text(path, what="gates file"), str(path))
 
 
-def _bundle_metrics(bundle: Bundle) -> dict[str, float]:
-    if not len(bundle.requests) and bundle.problems:
-        return {}
+def _bundle_metrics(bundle: BundleInfo) -> dict[str, float]:
+    if bundle.problems or bundle.requests is None or not len(bundle.requests):
+        return {}   # nothing to judge: every threshold fails ("bundle incomplete")
     return metrics(bundle.requests, bundle.duration_s, bundle.dropped)
 
 
@@ -147,9 +146,9 @@ def evaluate(thresholds: list[Threshold], run: Path, baseline: Path | None = Non
     if relative and baseline is None:
         t = relative[0]
         raise BadInput(f"line {t.line}: {t.text!r} is relative to a baseline: pass --baseline RUN_DIR")
-    bundle = read_bundle(run)
+    bundle = validate_bundle(run, allow_incomplete=True)       # malformed: BadInput, exit 2
     values = _bundle_metrics(bundle)
-    base = read_bundle(baseline) if baseline is not None else None
+    base = validate_bundle(baseline, allow_incomplete=True) if baseline is not None else None
     base_values = _bundle_metrics(base) if base is not None else {}
     problems = list(bundle.problems) + ([f"baseline: {p}" for p in base.problems] if base else [])
     rows = []

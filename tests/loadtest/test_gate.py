@@ -1,4 +1,4 @@
-"""`botcap gate`: exit 0 all hold, 1 any fails or the bundle is incomplete/missing, 2 malformed gates.
+"""`botcap gate`: exit 0 all hold, 1 any fails or the bundle is incomplete, 2 malformed gates or bundle.
 
 Bundles here are synthetic (written with the harness's own bundle writer) so that every value is
 known exactly; the real runs are in test_runs.py.
@@ -44,7 +44,8 @@ def make_bundle(path: Path, *, latencies: dict[str, list[float]], failed: int = 
                      "latency_s": np.nan, "ok": False, "error": "timeout", "level": 0, "chat_id": -i,
                      "message_id": 1, "worker": "w"})
     pd.DataFrame(rows).to_parquet(path / REQUESTS, index=False)
-    write_run_json(path, {"complete": complete, "duration_s": duration_s, "counts": {"dropped": dropped},
+    write_run_json(path, {"complete": complete, "duration_s": duration_s,
+                          "counts": {"requests": len(rows), "dropped": dropped},
                           **({} if complete else {"reason": "interrupted"})})
     return path
 
@@ -114,8 +115,9 @@ def test_incomplete_bundle_fails_closed_even_if_every_value_holds(tmp_path: Path
     assert not out["complete"] and out["results"][0]["note"] == "bundle incomplete"
 
 
-def test_missing_bundle_and_missing_kind_fail(tmp_path: Path, run: Path):
-    assert botcap("gate", gates(tmp_path, "p95_s < 100"), tmp_path / "nope").returncode == 1
+def test_missing_bundle_is_bad_input_and_missing_kind_fails(tmp_path: Path, run: Path):
+    r = botcap("gate", gates(tmp_path, "p95_s < 100"), tmp_path / "nope")
+    assert r.returncode == 2 and r.stderr.strip() == f"{tmp_path / 'nope'}: no such run folder"
     out = evaluate(parse_gates("thresholds: ['p95_s{kind=chat_deep} < 100']"), run)
     assert not out["passed"] and out["results"][0]["note"] == "no data"
 
@@ -135,7 +137,7 @@ def test_incomplete_baseline_fails(tmp_path: Path, run: Path):
     ("thresholds: 'p95_s < 1'\n", 1, "must be a list"),
     ("thresholds: []\n", 1, "at least one"),
     ("thresholds:\n  - [p95_s, 1]\n", 2, "non-empty string"),
-    ("thresholds:\n  - 'p95_s < 1'\n   bad: [\n", 3, "not valid YAML"),
+    ("thresholds:\n  - 'p95_s < 1'\n   bad: [\n", 3, "YAML error"),
     ("- 'p95_s < 1'\n", 1, "must be a mapping"),
 ])
 def test_malformed_gates_name_line_and_problem(text: str, line: int, what: str):
