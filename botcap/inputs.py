@@ -36,7 +36,7 @@ import yaml
 from botcap.errors import BadInput
 
 __all__ = ["MAX_INPUT_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "check_out_path", "check_regular_file",
-           "compose_yaml", "load_yaml", "read_bytes", "read_text", "require_loopback", "short"]
+           "clip", "compose_yaml", "load_yaml", "read_bytes", "read_text", "require_loopback", "short"]
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 MAX_YAML_NODES = 100_000
@@ -186,8 +186,9 @@ def load_yaml(text: str, name: str) -> Any:
 
 
 def _parse(text: str, name: str, *, construct: bool) -> Any:
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader already refuses characters YAML does not allow
         root = loader.get_single_node()
         if root is None:
             return None
@@ -197,16 +198,17 @@ def _parse(text: str, name: str, *, construct: bool) -> Any:
         mark = e.problem_mark or e.context_mark
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = e.problem or e.context or "cannot be parsed"
-        raise BadInput(f"{name}{where}: YAML error: {problem}") from None
+        raise BadInput(f"{name}{where}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as e:
-        raise BadInput(f"{name}: YAML error: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
-            from None
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise BadInput(f"{name}: YAML syntax error: {short(first, 120)}") from None
     except RecursionError:
         raise BadInput(f"{name}: nested too deeply (more than {MAX_YAML_DEPTH} levels)") from None
     except (ValueError, OverflowError, TypeError) as e:
         raise BadInput(f"{name}: YAML cannot be read ({type(e).__name__}: {short(str(e))})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +216,12 @@ def _parse(text: str, name: str, *, construct: bool) -> Any:
 _repr = reprlib.Repr()
 _repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxtuple, _repr.maxset = 2, 4, 4, 4, 4
 _repr.maxstring, _repr.maxother, _repr.maxlong = 50, 50, 40
+
+
+def clip(text: str, limit: int = 60) -> str:
+    """A text (a key, a path) shown as is, cut to ``limit`` characters."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def short(value: Any, limit: int = 60) -> str:

@@ -17,10 +17,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from botcap.errors import BadInput
+from botcap.inputs import MAX_INPUT_BYTES, clip, load_yaml, read_text, short
 from botcap.scenario.dists import DIST_NAMES
 from botcap.scenario.model import Scenario
 
-MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILE_BYTES = MAX_INPUT_BYTES
 
 
 @cache
@@ -31,33 +32,13 @@ def default_document() -> dict:
 
 
 def read_document(path: str | Path) -> dict:
-    """Parse a scenario file into plain data, or raise BadInput saying why it cannot be used."""
+    """Parse a scenario file into plain data, or raise BadInput saying why it cannot be used.
+
+    Through the input layer (``botcap.inputs``): a regular file of at most 10 MiB of UTF-8 text,
+    YAML with duplicate keys refused and aliases bounded (no billion laughs, no cycles).
+    """
     p = Path(path)
-    try:
-        if p.is_dir():
-            raise BadInput(f"{p}: is a directory, expected a scenario YAML file")
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise BadInput(f"{p}: no such file") from None
-    except OSError as e:
-        raise BadInput(f"{p}: cannot read ({e.strerror or e})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise BadInput(f"{p}: too large ({len(raw)} bytes; at most {MAX_FILE_BYTES})")
-    if b"\x00" in raw:
-        raise BadInput(f"{p}: not a text file (binary content)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadInput(f"{p}: not a text file (not UTF-8)") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise BadInput(f"{p}{where}: YAML syntax error: {problem}") from None
-    except (RecursionError, ValueError, OverflowError) as e:
-        raise BadInput(f"{p}: YAML cannot be read ({type(e).__name__})") from None
+    doc = load_yaml(read_text(p), str(p))
     if doc is None:
         raise BadInput(f"{p}: empty scenario (expected a YAML mapping of sections)")
     if not isinstance(doc, dict):
@@ -150,22 +131,20 @@ def _step(expect, key):
 def apply_set(doc: dict, assignment: str) -> None:
     """Apply one ``dotted.path=value`` (value parsed as YAML, ``null`` included) to ``doc`` in place."""
     if "=" not in assignment:
-        raise BadInput(f"--set {assignment!r}: expected dotted.path=value")
+        raise BadInput(f"--set {clip(assignment)}: expected dotted.path=value")
     path, _, text = assignment.partition("=")
     path = path.strip()
     keys = path.split(".")
     if not all(keys):
-        raise BadInput(f"--set {assignment!r}: the path has an empty part")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        raise BadInput(f"--set {path}: value {text!r} is not valid YAML") from None
+        raise BadInput(f"--set {clip(path)}: the path has an empty part (expected dotted.path=value)")
+    shown = clip(path)
+    value = load_yaml(text, f"--set {shown}") if text.strip() else None
 
     node, expect = doc, Scenario
     for depth, key in enumerate(keys):
         if isinstance(expect, type) and key not in expect.model_fields:
             here = ".".join(keys[:depth]) or "the top level"
-            raise BadInput(f"--set {path}: unknown key {key!r} at {here}; "
+            raise BadInput(f"--set {shown}: unknown key {short(key)} at {clip(here)}; "
                            f"valid keys: {', '.join(expect.model_fields)}")
         if depth == len(keys) - 1:
             node[key] = value
@@ -178,8 +157,7 @@ def apply_set(doc: dict, assignment: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # error messages
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short(value)  # bounded: never expands a huge value to print it
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
@@ -211,7 +189,7 @@ def _message(err: dict, loc: tuple) -> str:
         return f"must be one of {ctx.get('expected')} (got {_short(got)})"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return f"dist must be one of {', '.join(DIST_NAMES)} (got {_short(got)})"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
+    if kind in ("int_parsing", "int_type", "int_from_float", "int_parsing_size"):
         return f"must be a whole number (got {_short(got)})"
     if kind in ("float_parsing", "float_type", "finite_number"):
         return f"must be a finite number (got {_short(got)})"

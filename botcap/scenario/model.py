@@ -56,6 +56,14 @@ class Horizon(Spec):
     def _start(cls, v) -> str:
         return _check_hhmm(v)
 
+    @model_validator(mode="after")
+    def _measures_something(self) -> Horizon:
+        # a horizon inside its warm-up measures nothing, and "no data" must never read as "SLO met"
+        if self.hours * 3600.0 <= self.warmup_s:
+            raise ValueError(f"warmup_s: must be shorter than hours = {self.hours:g} h = "
+                             f"{self.hours * 3600.0:g} s, or nothing is measured (got {self.warmup_s:g})")
+        return self
+
 
 # --------------------------------------------------------------------------------------------
 # workload

@@ -137,7 +137,7 @@ def test_incomplete_baseline_fails(tmp_path: Path, run: Path):
     ("thresholds: 'p95_s < 1'\n", 1, "must be a list"),
     ("thresholds: []\n", 1, "at least one"),
     ("thresholds:\n  - [p95_s, 1]\n", 2, "non-empty string"),
-    ("thresholds:\n  - 'p95_s < 1'\n   bad: [\n", 3, "YAML error"),
+    ("thresholds:\n  - 'p95_s < 1'\n   bad: [\n", 3, "YAML syntax error"),
     ("- 'p95_s < 1'\n", 1, "must be a mapping"),
 ])
 def test_malformed_gates_name_line_and_problem(text: str, line: int, what: str):
