@@ -19,6 +19,7 @@ import numpy as np
 from aiohttp import web
 from botcap.loadtest.fakes.claude import payloads
 from botcap.loadtest.fakes.claude.cache import PromptCache
+from botcap.loadtest.fakes.claude.calls import Call, CallLog, find_marker
 from botcap.loadtest.fakes.claude.config import ClaudeFakeConfig
 from botcap.loadtest.fakes.claude.faults import Faults, validate_change
 from botcap.loadtest.fakes.claude.models import ModelTable
@@ -28,6 +29,7 @@ from botcap.loadtest.fakes.claude.stats import Stats
 
 JSON = "application/json"
 STATE = web.AppKey("claude_fake", object)
+CALL = "botcap_call"  # the running call's record on the aiohttp request
 
 
 class FakeClaude:
@@ -41,6 +43,7 @@ class FakeClaude:
         self.cache = PromptCache(config.cache_ttl_s, config.cache_ttl_1h_s)
         self.faults = Faults(config.faults, rng)
         self.stats = Stats()
+        self.calls = CallLog()
         self.ids = payloads.Ids()
         self.scale = config.time_scale
         self.cpt = config.chars_per_token
@@ -75,6 +78,9 @@ class FakeClaude:
         if (request.content_length or 0) > self.config.max_body_bytes:
             return self._error(413, "Request exceeds the maximum allowed number of bytes.", key, rid)
         raw = await request.read()
+        call = request.get(CALL)
+        if call is not None:
+            call.marker = find_marker(raw)
         try:
             body = json.loads(raw)
         except ValueError:
@@ -84,6 +90,8 @@ class FakeClaude:
             prompt = parse(body, chars_per_token=self.cpt, counting=counting, marked=b"cache_control" in raw)
         except InvalidRequest as exc:
             return self._error(400, str(exc), key, rid)
+        if call is not None:
+            call.model, call.stream = prompt.model, prompt.stream
         model = self.models.resolve(prompt.model)
         if model is None:
             return self._error(404, f"model: {prompt.model}", key, rid)
@@ -97,6 +105,7 @@ class FakeClaude:
     async def messages(self, request: web.Request) -> web.StreamResponse:
         self.stats.begin()
         status = 500
+        call = request[CALL] = Call()
         try:
             response = await self._messages(request)
             status = response.status
@@ -106,9 +115,12 @@ class FakeClaude:
             raise
         finally:
             self.stats.end(status)
+            self.calls.end(call, status)
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         rid = self.ids.request()
+        call: Call = request[CALL]
+        call.call_id = rid
         checked = await self._checked(request, rid, counting=False)
         if isinstance(checked, web.StreamResponse):
             return checked
@@ -139,6 +151,8 @@ class FakeClaude:
         finally:
             self.limiter.settle(key, prompt.max_tokens, out)
         self.stats.add_tokens(model.key, cu.input_tokens, out, cu.cache_read, cu.cache_write)
+        call.tokens(cu.input_tokens, out, cu.cache_read, cu.cache_write)
+        call.first_byte()
         text = payloads.answer_text(out, self.cpt)
         body = payloads.message(self.ids.message(), prompt.model, text, stop, cu, out)
         headers = self.limiter.headers(key)
@@ -147,6 +161,7 @@ class FakeClaude:
         return web.Response(body=json.dumps(body).encode(), headers=headers)
 
     async def _stream(self, request, rid, key, prompt, model, cu, out, stop, ttft, gen) -> web.StreamResponse:
+        call: Call = request[CALL]
         headers = self.limiter.headers(key)
         headers.update({"request-id": rid, "Content-Type": "text/event-stream; charset=utf-8",
                         "Cache-Control": "no-cache"})
@@ -159,6 +174,7 @@ class FakeClaude:
             step_tokens = self.config.tokens_per_delta
             step = step_tokens * self.cpt
             if ttft + gen <= 0:
+                call.first_byte()
                 await response.write(b"".join(payloads.text_delta(text[i:i + step])
                                               for i in range(0, len(text), step)))
                 sent = out
@@ -172,6 +188,7 @@ class FakeClaude:
                     delay = start + ttft + (done - 1) * per_token - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    call.first_byte()
                     await response.write(payloads.text_delta(text[i:i + step]))
                     sent = done
                 rest = start + ttft + gen - loop.time()
@@ -185,6 +202,7 @@ class FakeClaude:
             # a client that hangs up mid-stream is billed (and rate-limited) for what was generated
             self.limiter.settle(key, prompt.max_tokens, sent)
             self.stats.add_tokens(model.key, cu.input_tokens, sent, cu.cache_read, cu.cache_write)
+            call.tokens(cu.input_tokens, sent, cu.cache_read, cu.cache_write)
         return response
 
     async def count_tokens(self, request: web.Request) -> web.Response:
@@ -213,7 +231,20 @@ class FakeClaude:
         snap = self.stats.snapshot()
         snap["faults"] = self.faults.snapshot()
         snap["cache_entries"] = len(self.cache)
+        snap["time_scale"] = self.scale
         return web.json_response(snap)
+
+    async def get_calls(self, request: web.Request) -> web.Response:
+        """The call log from absolute row ``after`` on (``limit`` rows at most) and ``next_after``."""
+        try:
+            after = int(request.query.get("after", 0))
+            limit = int(request.query.get("limit", 50_000))
+        except ValueError:
+            return self._error(400, "after, limit: must be integers", None, self.ids.request())
+        if after < 0 or not 1 <= limit <= 1_000_000:
+            return self._error(400, "after: must be >= 0; limit: 1..1000000", None, self.ids.request())
+        rows, next_after = self.calls.after(after, limit)
+        return web.json_response({"result": rows, "next_after": next_after})
 
     async def reset(self, request: web.Request) -> web.Response:
         """Back to the configured state: counters, rate-limit buckets, prompt cache and faults."""
@@ -221,6 +252,7 @@ class FakeClaude:
         self.limiter.reset()
         self.cache.reset()
         self.faults.reset()
+        self.calls.reset()
         return web.json_response({"ok": True})
 
 
@@ -238,6 +270,7 @@ def create_app(config: ClaudeFakeConfig) -> web.Application:
     app.router.add_post("/v1/messages/count_tokens", fake.count_tokens)
     app.router.add_post("/_fake/faults", fake.set_faults)
     app.router.add_get("/_fake/stats", fake.get_stats)
+    app.router.add_get("/_fake/calls", fake.get_calls)
     app.router.add_post("/_fake/reset", fake.reset)
     app.router.add_route("*", "/{tail:.*}", fake.not_found)
     return app

@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--per-chat-burst", type=float, help="per-chat bucket size")
     p.add_argument("--latency-s", type=float, default=0.0, help="added to every Bot API call")
     p.add_argument("--allow-non-loopback", action="store_true", help="allow binding a non-loopback --host")
+    p.add_argument("--webhook-rewrite", metavar="URL", default=None,
+                   help="deliver a webhook set at a public URL to this loopback base + the URL's path "
+                        "(e.g. http://127.0.0.1:8080); without it such a webhook is accepted, not delivered")
     return p.parse_args(argv)
 
 
@@ -44,6 +47,7 @@ def build_config(args: argparse.Namespace) -> TelegramFakeConfig:
     overrides = {key: value for key, value in {
         "send_rate_per_s": args.send_rate_per_s, "send_burst": args.send_burst,
         "per_chat_rate_per_s": args.per_chat_rate_per_s, "per_chat_burst": args.per_chat_burst,
+        "webhook_rewrite": args.webhook_rewrite,
     }.items() if value is not None}
     if args.send_rate_per_s is not None and args.send_burst is None:
         overrides["send_burst"] = max(1.0, args.send_rate_per_s)

@@ -35,6 +35,10 @@ class TelegramFakeConfig(BaseModel):
                              description="sent records kept per bot (oldest dropped beyond)")
     allow_non_loopback_webhooks: bool = Field(default=False,
                                               description="deliver updates only to loopback URLs unless set")
+    webhook_rewrite: str = Field(default="", pattern=r"^(|https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])"
+                                 r"(:\d{1,5})?/?)$",
+                                 description="a webhook set at a non-loopback URL is delivered to this "
+                                             "loopback base + the URL's path (e.g. http://127.0.0.1:8080)")
 
     @classmethod
     def from_scenario(cls, scenario, *, latency_s: float = 0.0, **overrides) -> TelegramFakeConfig:

@@ -225,6 +225,17 @@ async def stream_sent(request, fake):
     return resp
 
 
+@control
+async def get_log(request, fake):
+    """The bot's timeline (takes, sends, edits, actions, other calls) from absolute row ``after`` on."""
+    bot = fake.bot(request.match_info["token"])
+    limit = _int_arg(request, "limit", 50_000)
+    if limit is None or not 1 <= limit <= 1_000_000:
+        raise ControlError(f"limit: must be between 1 and 1000000 (got {limit})")
+    rows, next_after = bot.timeline.after(max(0, _int_arg(request, "after", 0) or 0), limit)
+    return ok(result=rows, next_after=next_after)
+
+
 # ------------------------------------------------------------------------------------ stats, config, reset
 @control
 async def get_stats(request, fake):
@@ -267,6 +278,7 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_get("/_fake/bot{token}/sent/wait", wait_sent)
     app.router.add_get("/_fake/bot{token}/sent/stream", stream_sent)
     app.router.add_get("/_fake/bot{token}/stats", get_stats)
+    app.router.add_get("/_fake/bot{token}/log", get_log)
     app.router.add_post("/_fake/bot{token}/reset", post_reset)
     app.router.add_get("/_fake/stats", get_all_stats)
     app.router.add_get("/_fake/config", get_config)

@@ -16,6 +16,7 @@ from botcap.loadtest.fakes.telegram.errors import (
     CONFLICT_SET_WEBHOOK,
     CONFLICT_WEBHOOK_ACTIVE,
     NOT_FOUND,
+    ApiError,
     bad_request,
     too_many_requests,
 )
@@ -98,6 +99,28 @@ def send_record(bot, method: str, message: dict, reply_to: int | None, arrived_a
     return bot.sent.add({"id": 0, "method": method, "chat_id": message["chat"]["id"], "text": message["text"],
                          "message_id": message["message_id"], "reply_to_message_id": reply_to,
                          "at_unix_s": arrived_at})
+
+
+def delivery_url(config, url: str) -> str:
+    """Where the fake POSTs updates for a webhook the bot set at ``url``.
+
+    A loopback URL as it is. Any other URL (aiogram's echo_bot_webhook.py sets its public
+    ``https://…`` address) is accepted, as Telegram accepts it, but the fake sends nothing off this
+    machine: with ``webhook_rewrite`` (``--webhook-rewrite http://127.0.0.1:8080``) updates go to that
+    loopback base + the URL's path and query; otherwise they stay pending and getWebhookInfo's
+    ``last_error_message`` says why (the load harness stops with that line).
+    """
+    parts = urlsplit(url)
+    if is_loopback_host(parts.hostname) or config.allow_non_loopback_webhooks:
+        return url
+    if config.webhook_rewrite:
+        base = config.webhook_rewrite.rstrip("/")
+        return base + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return ""
+
+
+NOT_DELIVERED = ("the fake Telegram API delivers webhooks only to loopback addresses: start it with "
+                 "--webhook-rewrite http://127.0.0.1:PORT (your bot's local port) or set a loopback URL")
 
 
 # ------------------------------------------------------------------------------------ methods
@@ -186,8 +209,12 @@ async def get_updates(fake, bot, params, arrived_at):
     allowed = get_json(params, "allowed_updates", list)
     if allowed is not None:
         bot.updates.allowed_updates = [str(a) for a in allowed] or None
+    bot.last_poll_at = arrived_at
+    bot.stats["get_updates_calls"] += 1
     found = await bot.updates.get_updates(offset, limit, timeout)
+    answered_at = time.time()  # a long poll answers later than it arrived: the take is now
     for update in found:
+        bot.timeline.take(update, "getUpdates", answered_at)
         if update["update_id"] > bot.handed_out_id:
             bot.handed_out_id = update["update_id"]
             bot.stats["updates_delivered"] += 1
@@ -201,8 +228,7 @@ async def set_webhook(fake, bot, params, arrived_at):
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-    if not fake.config.allow_non_loopback_webhooks and not is_loopback_host(parts.hostname):
-        raise bad_request("bad webhook: the fake Telegram API delivers only to loopback hosts")
+    deliver_to = delivery_url(fake.config, url)
     max_conn = get_int(params, "max_connections", fake.config.webhook_max_connections)
     if not 1 <= max_conn <= 100:
         raise bad_request("bad webhook: max_connections must be between 1 and 100")
@@ -210,7 +236,8 @@ async def set_webhook(fake, bot, params, arrived_at):
     if secret and not SECRET_RE.match(secret):
         raise bad_request("secret token contains unallowed characters")
     allowed = get_json(params, "allowed_updates", list)
-    settings = WebhookSettings(url=url, secret_token=secret or None, max_connections=max_conn)
+    settings = WebhookSettings(url=url, secret_token=secret or None, max_connections=max_conn,
+                               deliver_to=deliver_to)
     if allowed is not None:
         bot.updates.allowed_updates = [str(a) for a in allowed] or None
     if get_bool(params, "drop_pending_updates"):
@@ -222,6 +249,10 @@ async def set_webhook(fake, bot, params, arrived_at):
         await bot.dispatcher.stop()
     bot.webhook = settings
     bot.last_error_date = bot.last_error_message = None
+    if not deliver_to:  # accepted as Telegram would, but never POSTed off this machine
+        bot.last_error_date, bot.last_error_message = int(time.time()), NOT_DELIVERED
+        bot.dispatcher = None
+        return Described(True, "Webhook was set")
 
     async def execute(reply: Params) -> None:
         await call_method(fake, bot, str(reply.pop("method")), reply, time.time())
@@ -280,9 +311,20 @@ METHODS = {name.lower(): fn for name, fn in {
 
 
 async def call_method(fake, bot, method: str, params: Params, arrived_at: float):
-    """Run one Bot API method by name (404 Not Found for a method the fake does not know)."""
-    fn = METHODS.get(method.lower())
+    """Run one Bot API method by name (404 Not Found for a method the fake does not know); every call
+    lands in the bot's timeline with the status it got."""
+    fn = METHODS.get(method.lower()) or SEND_METHODS.get(method.lower())
     if fn is None:
+        bot.timeline.call(method, params, None, NOT_FOUND.error_code, arrived_at)
         raise NOT_FOUND
     bot.stats["requests"] += 1
-    return await fn(fake, bot, params, arrived_at)
+    try:
+        result = await fn(fake, bot, params, arrived_at)
+    except ApiError as e:
+        bot.timeline.call(method, params, None, e.error_code, arrived_at)
+        raise
+    bot.timeline.call(method, params, result, 200, arrived_at)
+    return result
+
+
+from botcap.loadtest.fakes.telegram.sends import SEND_METHODS  # noqa: E402 (sends reuses the helpers above)

@@ -16,6 +16,7 @@ from botcap.loadtest.fakes.telegram.config import TelegramFakeConfig
 from botcap.loadtest.fakes.telegram.errors import UNAUTHORIZED
 from botcap.loadtest.fakes.telegram.limits import SendLimiter
 from botcap.loadtest.fakes.telegram.records import SentLog
+from botcap.loadtest.fakes.telegram.timeline import Timeline
 from botcap.loadtest.fakes.telegram.updates import UpdateQueue
 from botcap.loadtest.fakes.telegram.webhook import WebhookDispatcher, WebhookSettings
 
@@ -26,7 +27,7 @@ MAX_CALLBACK_QUERIES = 100_000
 STAT_KEYS = ("updates_injected", "updates_filtered", "updates_delivered", "webhook_attempts",
              "webhook_failures", "redeliveries", "webhook_in_flight", "webhook_in_flight_peak",
              "webhook_reply_methods", "webhook_reply_errors", "sent_count", "edited_count",
-             "http_429_count", "requests")
+             "http_429_count", "requests", "get_updates_calls")
 
 
 class BotState:
@@ -39,6 +40,8 @@ class BotState:
                      "can_read_all_group_messages": False, "supports_inline_queries": False}
         self.updates = UpdateQueue()
         self.sent = SentLog(config.max_records)
+        self.timeline = Timeline(config.max_records)
+        self.last_poll_at: float | None = None  # the last getUpdates call (a token nobody polls shows)
         self.limiter = SendLimiter()
         self.chats: dict[int, dict] = {}
         self.last_message_id: dict[int, int] = {}
@@ -95,6 +98,8 @@ class BotState:
         out["pending_update_count"] = len(self.updates.pending)
         out["last_sent_id"] = self.sent.last_id
         out["webhook_url"] = self.webhook.url if self.webhook else ""
+        out["webhook_delivers_to"] = self.webhook.deliver_to if self.webhook else ""
+        out["last_poll_at"] = self.last_poll_at
         return out
 
     async def close(self) -> None:

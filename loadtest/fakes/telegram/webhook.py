@@ -24,9 +24,10 @@ from botcap.loadtest.fakes.telegram.params import Params, parse_body, read_multi
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    url: str
+    url: str                  # as the bot set it (getWebhookInfo shows it)
     secret_token: str | None
     max_connections: int
+    deliver_to: str = ""      # where updates are POSTed: url, its loopback rewrite, or "" (not delivered)
 
 
 class WebhookDispatcher:
@@ -76,13 +77,15 @@ class WebhookDispatcher:
             stats["redeliveries"] += 1
         error = None
         reply: Params | None = None
+        posted_at, answer = time.time(), 0
         try:
             if update is None:
                 return
             cfg = self.config_of()
             timeout = aiohttp.ClientTimeout(total=cfg.webhook_timeout_s)
-            async with self.session.post(self.settings.url, data=json.dumps(update), headers=self._headers,
-                                         timeout=timeout) as resp:
+            async with self.session.post(self.settings.deliver_to, data=json.dumps(update),
+                                         headers=self._headers, timeout=timeout) as resp:
+                answer = resp.status
                 if 200 <= resp.status < 300:
                     reply = await self._read_reply(resp)
                 else:
@@ -96,6 +99,8 @@ class WebhookDispatcher:
         finally:
             self.in_flight -= 1
             stats["webhook_in_flight"] = self.in_flight
+            if update is not None:  # the take: POST start, the bot's HTTP answer (0 = none) and its time
+                self.bot.timeline.take(update, "webhook", posted_at, time.time(), answer)
         if update is not None and not self._stopped:
             if error is None:
                 self.bot.updates.pending.pop(uid, None)
