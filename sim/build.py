@@ -16,7 +16,7 @@ from botcap.sim.ingress import Poller, Webhook
 from botcap.sim.instance import Node
 from botcap.sim.mcp import McpClient
 from botcap.sim.resources import Gauge
-from botcap.sim.scheduler import plan_digests, run_digests
+from botcap.sim.scheduler import DigestBook, plan_digests, run_digests
 from botcap.sim.telegram import TelegramApi
 from botcap.sim.workload import DAY_S, draws, rng_for
 
@@ -32,7 +32,8 @@ def new_counters(models) -> dict:
                    "tokens": {m: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
                               for m in models}},
         "db": {"acquire_timeouts": 0, "too_many_connections": 0},
-        "digests": {"scheduled": 0, "moved": 0, "moved_by_s_total": 0.0, "duplicate_sends": 0},
+        "digests": {"scheduled": 0, "moved": 0, "moved_by_s_total": 0.0, "duplicate_sends": 0,
+                    "lock_retries": 0},
         "telegram": {"http_429": 0},
         "mcp": {"calls": 0, "failures": 0, "breaker_open_s": 0.0},
     }
@@ -49,6 +50,8 @@ class Platform:
         self.ingress = None
         self.gauges: list[Gauge] = []
         self.digest_plan: dict = {"max_per_slot": 0}
+        self.digest_book: DigestBook | None = None  # what became of each digest (scheduler.DigestBook)
+        self.warmup_s = 0.0
         self.next_id = itertools.count().__next__  # the next request id (a C call: once per request)
 
     def settle(self) -> None:
@@ -65,8 +68,11 @@ class Platform:
     def final_counters(self) -> dict:
         """Counters over the whole run (not warm-up-cut): peaks and the digest plan, by section."""
         server = [g for g in self.gauges if g.name == "db_server"]
+        digests = dict(self.digest_plan)
+        if self.digest_book is not None:
+            digests.update(self.digest_book.final(self.warmup_s))
         return {"db": {"peak_server_connections": int(sum(g.peak_in_use for g in server))},
-                "digests": dict(self.digest_plan)}
+                "digests": digests}
 
 
 def _outages_s(scenario: Scenario, horizon_s: float) -> list[tuple[float, float]]:
@@ -154,7 +160,10 @@ def build_platform(env: simpy.Environment, scenario: Scenario, seed: int, plans:
             req.id = p.next_id()
             p.requests.append(req)
 
+        p.digest_book = DigestBook()
+        p.warmup_s = min(scenario.horizon.warmup_s, horizon_s)
         env.process(run_digests(env, dplan, plans["digest"], runners, lock=lock,
                                 start_clock_s=hhmm_to_s(scenario.horizon.start), horizon_s=horizon_s,
-                                counters=c["digests"], record=record))
+                                counters=c["digests"], record=record, book=p.digest_book,
+                                warmup_s=p.warmup_s))
     return p

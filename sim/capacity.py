@@ -84,7 +84,9 @@ def find_capacity(scenario: Scenario, *, knob: str | None = None, seed: int | No
         s = summarize(run(with_value(scenario, knob, value), seed=seed, replications=replications,
                           hours=hours))
         if s["requests"]["completed"] == 0:  # no evidence is not a pass: nothing was measured
-            s["slo"] = {"met": False, "violations": ["requests.completed: 0 (nothing to judge)"]}
+            s["slo"] = {"met": False, "violations": [{"what": "requests.completed", "value": 0, "limit": 1,
+                                                      "text": "requests.completed: 0 (nothing to judge)"}],
+                        "not_judged": []}
         summaries[value] = s
         evaluations.append({"value": value, "met": s["slo"]["met"], "violations": s["slo"]["violations"],
                             "p95_s": s["latency_s"]["p95"]})

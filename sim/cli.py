@@ -94,7 +94,8 @@ def sim_capacity(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOp
         console = Console()
         _print_calibration(console, found.get("calibration"))
         for e in found["evaluations"]:
-            verdict = "[green]meets[/]" if e["met"] else "[red]fails[/] " + "; ".join(e["violations"])
+            verdict = "[green]meets[/]" if e["met"] else \
+                "[red]fails[/] " + "; ".join(_violation_text(v) for v in e["violations"])
             console.print(f"{found['knob']} = {e['value']:<12,} p95 {_f(e['p95_s'])} s  {verdict}")
         if found["capacity"] is None:
             console.print(f"[red]no value of {found['knob']} meets the SLO[/]")
@@ -120,19 +121,35 @@ def _print_calibration(console: Console, facts: dict | None) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+def _print_failures(console: Console, title: str, by_reason: dict) -> None:
+    if by_reason:
+        console.print(f"  {title}: " + ", ".join(f"{n} {reason}" for reason, n in by_reason.items()))
+
+
+def _violation_text(v) -> str:
+    return v["text"] if isinstance(v, dict) else str(v)
+
+
 def print_summary(s: dict, out: Path | None = None) -> None:
     """The summary for people: latency per kind, waits, utilisation, Claude, digests, the SLO."""
     console = Console()
     req = s["requests"]
     console.print(f"[bold]{s['scenario']}[/]  seed {s['seed']}  {s['replications']} replication(s) of "
-                  f"{s['simulated_s'] / 3600:.3g} h  ·  {req['arrived']} requests, {req['completed']} "
-                  f"completed, {req['failed']} failed  ·  {_f(s['throughput_per_s'])} /s")
+                  f"{s['simulated_s'] / 3600:.3g} h  ·  {req['arrived']} requests = {req['completed']} "
+                  f"completed + {req['failed']} failed + {req['in_flight']} in flight + "
+                  f"{req['missed']} missed  ·  {_f(s['throughput_per_s'])} /s")
+    _print_failures(console, "requests failed", req["failed_by_reason"])
     _print_calibration(console, s.get("calibration"))
-    lat = Table("kind", "count", "mean s", "p50 s", "p95 s", "p99 s", title="latency, arrival → reply")
+    lat = Table("kind", "count", "mean s", "p50 s", "p95 s", "p99 s", "p95 s all", "errors",
+                title="latency, arrival → reply (of replies; 'p95 s all': failures as ∞, unfinished "
+                      "at their age)")
+    cens, by_kind = s.get("latency_censored_by_kind_s", {}), s.get("requests_by_kind", {})
     for kind, d in s["latency_by_kind_s"].items():
-        lat.add_row(kind, str(d["count"]), *(_f(d[k]) for k in ("mean", "p50", "p95", "p99")))
+        lat.add_row(kind, str(d["count"]), *(_f(d[k]) for k in ("mean", "p50", "p95", "p99")),
+                    _f(cens.get(kind, {}).get("p95")), _f(by_kind.get(kind, {}).get("error_rate")))
     lat.add_row("[bold]all[/]", str(req["completed"]),
-                *(_f(s["latency_s"][k]) for k in ("mean", "p50", "p95", "p99")))
+                *(_f(s["latency_s"][k]) for k in ("mean", "p50", "p95", "p99")),
+                _f(s.get("latency_censored_s", {}).get("p95")), _f(s.get("error_rate")))
     console.print(lat)
     waits = Table("resource", "wait mean s", "wait p95 s", "utilisation", title="where requests wait")
     util = s["utilization"]
@@ -148,8 +165,12 @@ def print_summary(s: dict, out: Path | None = None) -> None:
     console.print(f"claude: {c['calls']} calls, {c['http_429']}×429, {c['http_529']}×529, "
                   f"{c['retries']} retries; tokens {tokens}")
     late = dg["lateness_s"]
-    console.print(f"digests: {dg['sent']}/{dg['scheduled']} sent, lateness p50 {_f(late['p50'])} s, "
-                  f"p95 {_f(late['p95'])} s, max {_f(late['max'])} s; max per slot {dg['max_per_slot']}")
+    console.print(f"digests: {dg['scheduled']} scheduled = {dg['sent']} sent + {dg['failed']} failed + "
+                  f"{dg['in_flight']} in flight + {dg['missed']} missed; {dg['duplicate_sends']} duplicates; "
+                  f"lateness of sent p50 {_f(late['p50'])} s, p95 {_f(late['p95'])} s, "
+                  f"max {_f(late['max'])} s; "
+                  f"of all, max {_f(dg['lateness_censored_s']['max'])} s; max per slot {dg['max_per_slot']}")
+    _print_failures(console, "digests failed", dg["failed_by_reason"])
     console.print(f"db: peak server connections {db['peak_server_connections']}, "
                   f"acquire timeouts {db['acquire_timeouts']}")
     for key, (lo, hi) in s.get("ci95", {}).items():
@@ -157,6 +178,6 @@ def print_summary(s: dict, out: Path | None = None) -> None:
             console.print(f"95% CI {key}: [{_f(lo)}, {_f(hi)}]")
     slo = s["slo"]
     console.print("SLO: [green]met[/]" if slo["met"] else
-                  "SLO: [red]not met[/]\n  " + "\n  ".join(slo["violations"]))
+                  "SLO: [red]not met[/]\n  " + "\n  ".join(_violation_text(v) for v in slo["violations"]))
     if out is not None:
         console.print(f"results written to {out}/")

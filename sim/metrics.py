@@ -18,7 +18,8 @@ from scipy import stats
 
 __all__ = [
     "WAIT_COLUMNS", "frame", "cut_warmup", "user_rows", "digest_rows", "latency_s", "lateness_s",
-    "describe", "percentile", "timed_out", "failed", "in_flight", "completed", "batch_means", "t_interval",
+    "describe", "percentile", "censored_latency_s", "censored_lateness_s", "describe_censored",
+    "failed_by_reason", "timed_out", "failed", "in_flight", "completed", "batch_means", "t_interval",
     "erlang_c", "mmc_wait_s", "little_l",
 ]
 
@@ -107,9 +108,61 @@ def slot_lateness_s(df: pd.DataFrame) -> np.ndarray:
 
 
 def percentile(values, q: float) -> float:
-    """The q-th percentile (linear interpolation), NaN for no values."""
+    """The q-th percentile (linear interpolation), NaN for no values; +inf values (failures, see
+    ``censored_latency_s``) sort last and a percentile that reaches them is +inf."""
     a = np.asarray(values, dtype=float)
-    return float(np.percentile(a, q)) if a.size else math.nan
+    if not a.size:
+        return math.nan
+    inf = np.isposinf(a)
+    if not inf.any():
+        return float(np.percentile(a, q))
+    big = np.where(inf, _INF_STANDIN, a)  # interpolating towards inf gives NaN: a finite stand-in
+    v = float(np.percentile(big, q))
+    return math.inf if v > _INF_STANDIN / 2 else v
+
+
+_INF_STANDIN = 1e300
+
+
+def censored_latency_s(df: pd.DataFrame, end_s: float) -> np.ndarray:
+    """Arrival → reply over EVERY row of ``df``: completed rows their latency, failed rows +inf (the
+    reply never came), rows still in flight at ``end_s`` their age then (a lower bound). Percentiles of
+    it judge everything that arrived: failures and unfinished work can only push them up."""
+    ok = df["ok"].to_numpy(dtype=bool)
+    arrival = df["arrival_s"].to_numpy(dtype=float)
+    out = np.where(ok, df["done_s"].to_numpy(dtype=float) - arrival, math.inf)
+    flying = in_flight(df).to_numpy(dtype=bool)
+    out[flying] = end_s - arrival[flying]
+    return out
+
+
+def censored_lateness_s(df: pd.DataFrame, end_s: float, promised_s: np.ndarray | None = None) -> np.ndarray:
+    """Digest sent minus the time promised (``promised_s``, default ``preferred_s``) over every row:
+    failed = +inf, in flight at ``end_s`` = ``end_s`` - promised (a lower bound)."""
+    ok = df["ok"].to_numpy(dtype=bool)
+    promised = df["preferred_s"].to_numpy(dtype=float) if promised_s is None else promised_s
+    out = np.where(ok, df["done_s"].to_numpy(dtype=float) - promised, math.inf)
+    flying = in_flight(df).to_numpy(dtype=bool)
+    out[flying] = end_s - promised[flying]
+    return out
+
+
+def describe_censored(values, *, count: bool = False) -> dict:
+    """{"p50", "p95", "p99", "max"} of censored values (+inf where failures reach the percentile)."""
+    a = np.asarray(values, dtype=float)
+    out: dict = {"count": int(a.size)} if count else {}
+    out.update({f"p{q}": percentile(a, q) for q in PERCENTILES})
+    out["max"] = float(a.max()) if a.size else math.nan
+    return out
+
+
+def failed_by_reason(df: pd.DataFrame) -> dict[str, int]:
+    """Failed rows counted by their error (disjoint: each failure has exactly one reason)."""
+    rows = df[failed(df)]
+    if not len(rows):
+        return {}
+    counts = rows["error"].astype(str).value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items()) if v}
 
 
 def describe(values, *, count: bool = False) -> dict:

@@ -11,8 +11,10 @@ policy on, the cap is never exceeded (a cap too small for the day is bad input).
 
 Run: at each planned time the digest job fires where the scheduler lives: one separate worker, or
 every instance — then ``lock`` decides who sends: ``advisory`` (each instance runs one
-pg_try_advisory_lock query on its own pool; the first to finish wins), ``redis`` (one SET NX round
-trip each; the first wins) or ``none`` (every instance sends: instances - 1 duplicates).
+pg_try_advisory_lock query on its own pool), ``redis`` (one SET NX PX round trip each) or ``none``
+(every instance that reaches it before it is sent sends it). The lock lives as a real one does
+(``run_digests``): held while its winner sends, then released; instances reach the same digest
+minutes apart when their queues differ, and duplicates follow from that, not from an assumption.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from botcap.sim.workload import DAY_S, rng_for
 from botcap.errors import BadInput
 from botcap.scenario import Scenario, hhmm_to_s
 
-__all__ = ["DigestPlan", "plan_digests", "assign_slots", "run_digests"]
+__all__ = ["DigestPlan", "DigestBook", "plan_digests", "assign_slots", "run_digests", "LOCK_RETRY_S"]
 
 SPREAD_FROM_S, SPREAD_TO_S = 7 * 3600.0, 23 * 3600.0
 
@@ -100,13 +102,65 @@ def plan_digests(scenario: Scenario, seed: int) -> DigestPlan | None:
     return DigestPlan(pref, planned, moved, rng.integers(0, scenario.workload.dau, n), max_per_slot)
 
 
+LOCK_RETRY_S = 60.0   # a lock query refused (too many connections, pool timeout): tried again next tick
+REDIS_LOCK_TTL_S = 60.0  # SET NX PX 60000, as the reference bot: a send outlasting it loses the lock
+
+WAITING, HELD, DONE = 0, 1, 2  # a digest: nobody sends it yet / a sender holds its lock / sent or failed
+
+
+class _Digest:
+    """One digest of the horizon as the instances see it: its state, when its lock was taken, and how
+    many instances' jobs for it are still queued or waiting to retry (``outstanding``)."""
+
+    __slots__ = ("t", "i", "state", "held_at", "outstanding")
+
+    def __init__(self, t: float, i: int, outstanding: int):
+        self.t, self.i, self.state, self.held_at, self.outstanding = t, i, WAITING, 0.0, outstanding
+
+
+class DigestBook:
+    """What became of every digest the scheduler fired, for the end of the run: the ones nobody has
+    begun to send yet (still queued for a scheduler slot or waiting to retry their lock) are in flight,
+    and any that every instance gave up on without a send would be missed (counted, never dropped)."""
+
+    def __init__(self):
+        self.open: dict[int, _Digest] = {}  # fired and not yet begun by a sender, by firing order
+        self.missed_t: list[float] = []
+        self.shift: list[float] = []  # planned - preferred, per subscriber
+        # digests whose user's time is in the measured window but whose slot is past its end (auto_shift)
+        self.shifted_preferred_s: list[float] = []
+        self.shifted_planned_s: list[float] = []
+
+    def final(self, warmup_s: float) -> dict:
+        """Counts over digests fired at or after ``warmup_s``; for the unsent ones their preferred and
+        planned times (simulated s), from which the summary bounds their lateness."""
+        waiting = [d for d in self.open.values() if d.t >= warmup_s and d.outstanding]
+        return {"waiting": len(waiting),
+                "waiting_preferred_s": [d.t - self.shift[d.i] for d in waiting],
+                "waiting_planned_s": [d.t for d in waiting],
+                "missed": sum(1 for d in self.open.values() if d.t >= warmup_s and not d.outstanding)
+                + sum(1 for t in self.missed_t if t >= warmup_s),
+                "shifted_past_horizon": len(self.shifted_preferred_s),
+                "shifted_preferred_s": list(self.shifted_preferred_s),
+                "shifted_planned_s": list(self.shifted_planned_s)}
+
+
 def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_clock_s: float,
-                horizon_s: float, counters: dict, record):
+                horizon_s: float, counters: dict, record, book: DigestBook | None = None,
+                warmup_s: float = 0.0):
     """SimPy process: fire every planned digest of the horizon on ``nodes``; ``record(req)`` keeps a send.
 
     A node's jobs queue for its scheduler slots as plain calls (``Semaphore.then``): the job's request
     exists only once it holds a slot, not from its planned time (at 100K DAU, 10:00 would otherwise
     start 30,000 x instances processes at once), and its process only once it has won the lock.
+
+    The lock's life cycle: a job that finds the digest sent (or failed) skips it, as the bot's "due and
+    not in digests_sent" query does; else ``advisory`` (pg_try_advisory_lock on its own pool) and
+    ``redis`` (SET NX PX) win if nobody holds the lock, and the winner holds it until its send ends;
+    a Redis lock also expires after ``REDIS_LOCK_TTL_S``, so a send that outlasts it is sent again by the
+    next instance to reach it (a duplicate); ``none``: every instance that reaches the digest before it
+    is sent sends it. A lock query that fails (too many connections, pool timeout) is tried again
+    ``LOCK_RETRY_S`` later, holding no slot meanwhile. A failed send is final (not retried).
     """
     days = math.ceil((start_clock_s + horizon_s) / DAY_S)
     t_all = np.concatenate([d * DAY_S + dplan.planned_clock_s - start_clock_s for d in range(days)])
@@ -116,34 +170,65 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
     t_list, who_list = t_all[keep][order].tolist(), who[keep][order].tolist()
     shift = (dplan.planned_clock_s - dplan.preferred_clock_s).tolist()
     moved, chats = dplan.moved.tolist(), dplan.chat_ids.tolist()
+    if book is None:
+        book = DigestBook()
+    pref_all = t_all - np.tile(np.asarray(shift), days)
+    past = (t_all >= horizon_s) & (pref_all >= warmup_s) & (pref_all < horizon_s)
+    book.shift = shift
+    book.shifted_preferred_s, book.shifted_planned_s = pref_all[past].tolist(), t_all[past].tolist()
+    open_ = book.open
 
-    def start(node, t: float, i: int, claim: list) -> None:
+    def start(node, dg: _Digest) -> None:
         """One process's run of one digest, holding one of its scheduler slots: the lock (when in every
-        instance), then the work if this process sends. ``claim`` is shared by the processes firing the
-        same digest: [a sender is chosen]. The lock is taken by plain calls, not a SimPy process: 4 of
-        5 instances lose each digest's lock, and their whole job is that query or round trip."""
+        instance), then the work if this process sends. The lock is taken by plain calls, not a SimPy
+        process: most instances lose each digest's lock, and their whole job is that query or round trip."""
+        if dg.state == DONE:  # the due query finds it in digests_sent
+            skip(node, dg)
+            return
+        t, i = dg.t, dg.i
         req = Request(-1, "digest", t, chats[i], is_digest=True)
         req.preferred_s, req.planned_s = t - shift[i], t
         req.wait_handler_s = env._now - t  # env._now: see sim.resources
         req.instance = node.index
-        if lock == "advisory":  # SELECT pg_try_advisory_lock(digest id); the first to finish wins
-            node.db.query_then(req, lambda error: locked(node, req, claim, not error and not claim[0]))
-        elif lock == "redis" and node.redis_rtt_s:  # SET digest:id NX
-            env.timeout(node.redis_rtt_s).callbacks.append(lambda _e: locked(node, req, claim, not claim[0]))
+        if lock == "advisory":  # SELECT pg_try_advisory_lock(digest id)
+            node.db.query_then(req, lambda error: locked(node, req, dg, error))
+        elif lock == "redis" and node.redis_rtt_s:  # SET digest:id NX PX
+            env.timeout(node.redis_rtt_s).callbacks.append(lambda _e: locked(node, req, dg, ""))
         else:
-            locked(node, req, claim, lock == "none" or not claim[0])
+            locked(node, req, dg, "")
 
-    def locked(node, req: Request, claim: list, won: bool) -> None:
-        """The lock's outcome: give the slot back, or send (a process whose handler releases the slot)."""
-        if not won:
+    def skip(node, dg: _Digest) -> None:
+        node.scheduler.release()
+        dg.outstanding -= 1
+        if dg.state == WAITING and not dg.outstanding:  # every instance gave up: say so
+            del open_[id(dg)]
+            book.missed_t.append(dg.t)
+
+    def locked(node, req: Request, dg: _Digest, error: str) -> None:
+        """The lock's outcome: retry later (the query failed), give the slot back, or send."""
+        if error:
+            counters["lock_retries"] += 1
             node.scheduler.release()
+            env.timeout(LOCK_RETRY_S).callbacks.append(lambda _e: node.scheduler.then(start, node, dg))
             return
-        if claim[0]:
+        state = dg.state
+        if state == DONE or (state == HELD and lock != "none"
+                             and not (lock == "redis" and env._now >= dg.held_at + REDIS_LOCK_TTL_S)):
+            skip(node, dg)
+            return
+        dg.outstanding -= 1
+        if state == HELD:
             req.is_duplicate = True
             counters["duplicate_sends"] += 1
-        claim[0] = True
+        else:
+            open_.pop(id(dg), None)
+        dg.state, dg.held_at = HELD, env._now
         record(req)
-        env.process(node.handle(req, plan, slot=node.scheduler))
+        env.process(send(node, req, dg))
+
+    def send(node, req: Request, dg: _Digest):
+        yield from node.handle(req, plan, slot=node.scheduler)
+        dg.state = DONE  # sent or failed; the lock is released
 
     for t, i in zip(t_list, who_list, strict=True):
         if t > env._now:
@@ -152,6 +237,7 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
         if moved[i]:
             counters["moved"] += 1
             counters["moved_by_s_total"] += abs(shift[i])
-        claim = [False]
+        dg = _Digest(t, i, len(nodes))
+        open_[id(dg)] = dg
         for node in nodes:
-            node.scheduler.then(start, node, t, i, claim)
+            node.scheduler.then(start, node, dg)

@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 from botcap.sim import metrics as m
 from botcap.sim.record import FIELDS
+from botcap.sim.verdict import slo_verdict
 
 from botcap.provenance import calibration_facts
 
-__all__ = ["summarize", "slo_check", "CONTRACT_KEYS", "WAIT_KEYS", "UTILIZATION_KEYS"]
+__all__ = ["summarize", "slo_check", "slo_verdict", "check_books", "BooksDoNotBalance", "CONTRACT_KEYS",
+           "WAIT_KEYS", "UTILIZATION_KEYS"]
 
 CONTRACT_KEYS = ("scenario", "seed", "replications", "simulated_s", "throughput_per_s", "requests",
                  "latency_s", "latency_by_kind_s", "wait_s", "utilization", "claude", "digests",
@@ -52,7 +54,8 @@ def summarize(result) -> dict:
            "warmup_s": float(reps[0].warmup_s) if reps else 0.0,
            "measured_s": float(result.measured_s)}
     out.update(_measures(reps, result.requests, sc))
-    out["slo"] = slo_check(sc, out)
+    check_books(out)
+    out["slo"] = slo_verdict(out, sc.slo)
     if len(reps) > 1:
         out["ci95"] = _ci95(reps, sc)
     facts = calibration_facts(sc)
@@ -69,17 +72,23 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
     if "is_digest" not in pooled:  # no replication, or no rows at all
         pooled = pd.DataFrame(columns=list(FIELDS))
     users = m.user_rows(pooled)
-    n_ok = int(users["ok"].astype(bool).sum())
-    n_failed = int(m.failed(users).sum())
+    end_s = float(reps[0].simulated_s) if reps else 0.0
+    books = _books(users)
+    n_ok, n_failed = books["completed"], books["failed"]
+    censored = m.censored_latency_s(users, end_s)
+    kinds = users["kind"].astype(str).to_numpy() if len(users) else np.empty(0, dtype=str)
     out: dict = {
         "throughput_per_s": n_ok / measured_s if measured_s > 0 else math.nan,
-        "requests": {"arrived": len(users), "completed": n_ok, "failed": n_failed,
-                     "timed_out": int(m.timed_out(users).sum()),
-                     "in_flight": int(m.in_flight(users).sum())},
+        "requests": {**books, "timed_out": int(m.timed_out(users).sum())},
         "error_rate": n_failed / (n_ok + n_failed) if n_ok + n_failed else 0.0,
         "latency_s": _drop_count(m.describe(m.latency_s(users))),
         "latency_by_kind_s": {str(kind): m.describe(m.latency_s(rows), count=True)
                               for kind, rows in users.groupby("kind", sort=True, observed=True)},
+        "latency_censored_s": m.describe_censored(censored),
+        "latency_censored_by_kind_s": {kind: m.describe_censored(censored[kinds == kind], count=True)
+                                       for kind in sorted(set(kinds.tolist()))},
+        "requests_by_kind": {str(kind): _books(rows, rate=True)
+                             for kind, rows in users.groupby("kind", sort=True, observed=True)},
         "wait_s": {key: _mean_p95(users.get(col)) for i, (key, col) in enumerate(WAIT_KEYS.items())
                    if i < 5 or col in users},  # the contract's five always, the others if recorded
     }
@@ -89,7 +98,7 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
                           if i < 3 or name in resources}  # the contract's three always, others if modelled
     out["resources"] = resources
     out["claude"] = _claude(reps)
-    out["digests"] = _digests(reps, m.digest_rows(pooled, duplicates=False))
+    out["digests"] = _digests(reps, m.digest_rows(pooled, duplicates=False), sc, end_s)
     db = [r.counters.get("db", {}) for r in reps]
     out["db"] = {"peak_server_connections": int(max((d.get("peak_server_connections", 0) for d in db),
                                                     default=0)),
@@ -98,6 +107,45 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
     out["telegram"] = {"http_429": int(sum(r.counters.get("telegram", {}).get("http_429", 0)
                                            for r in reps))}
     return out
+
+
+def _books(rows: pd.DataFrame, rate: bool = False) -> dict:
+    """arrived = completed + failed + in_flight + missed, each counted on its own (see check_books)."""
+    n_ok = int(rows["ok"].astype(bool).sum())
+    by_reason = m.failed_by_reason(rows)
+    out = {"arrived": len(rows), "completed": n_ok, "failed": sum(by_reason.values()),
+           "in_flight": int(m.in_flight(rows).sum()), "missed": 0, "failed_by_reason": by_reason}
+    if rate:
+        done = out["completed"] + out["failed"]
+        out["error_rate"] = out["failed"] / done if done else 0.0
+    return out
+
+
+class BooksDoNotBalance(AssertionError):
+    """A summary whose counts do not add up: a bug in the model, never a result to print."""
+
+
+def check_books(summary: dict) -> None:
+    """Raise ``BooksDoNotBalance`` unless, for users (overall and per kind) and digests, what entered
+    equals what left with a reason: arrived = completed + failed + in_flight + missed, scheduled =
+    sent + failed + in_flight + missed, and failed = the sum of failed_by_reason."""
+    def check(name: str, d: dict, entered: str, done: str) -> None:
+        parts = d[done] + d["failed"] + d["in_flight"] + d["missed"]
+        if d[entered] != parts:
+            raise BooksDoNotBalance(f"{name}: {entered} {d[entered]} != {done} {d[done]} + failed "
+                                    f"{d['failed']} + in_flight {d['in_flight']} + missed {d['missed']}")
+        if d["failed"] != sum(d["failed_by_reason"].values()):
+            raise BooksDoNotBalance(f"{name}: failed {d['failed']} != sum of failed_by_reason "
+                                    f"{d['failed_by_reason']}")
+        if min(d[done], d["failed"], d["in_flight"], d["missed"]) < 0:
+            raise BooksDoNotBalance(f"{name}: a negative count in {d}")
+
+    check("requests", summary["requests"], "arrived", "completed")
+    for kind, d in summary["requests_by_kind"].items():
+        check(f"requests_by_kind.{kind}", d, "arrived", "completed")
+    if summary["requests"]["arrived"] != sum(d["arrived"] for d in summary["requests_by_kind"].values()):
+        raise BooksDoNotBalance("requests.arrived != the sum of requests_by_kind's")
+    check("digests", summary["digests"], "scheduled", "sent")
 
 
 def _drop_count(d: dict) -> dict:
@@ -147,24 +195,64 @@ def _claude(reps) -> dict:
     return out
 
 
-def _digests(reps, rows: pd.DataFrame) -> dict:
+def _digests(reps, rows: pd.DataFrame, sc, end_s: float) -> dict:
+    """The digests' books and lateness. Lateness is measured against the time promised: the user's
+    preferred time, or under ``suggest_next`` the slot a moved user accepted (``slot_lateness_s``: vs
+    the planned slot, what the platform itself adds). ``lateness_censored_s`` covers every digest of
+    the window: failed +inf, unsent at the end (in flight, or moved past the horizon) at the lateness
+    they have at least."""
     ds = [r.counters.get("digests", {}) for r in reps]
-    moved = int(sum(d.get("moved", 0) for d in ds))
+    total = {key: int(sum(d.get(key, 0) for d in ds))
+             for key in ("scheduled", "moved", "duplicate_sends", "lock_retries", "waiting", "missed",
+                         "shifted_past_horizon")}
     moved_by = sum(d.get("moved_by_s_mean", 0.0) * d.get("moved", 0) for d in ds)
-    late = m.lateness_s(rows) if len(rows) else np.empty(0)
-    late = late[np.isfinite(late)]
-    slot_late = m.slot_lateness_s(rows) if len(rows) else np.empty(0)
-    slot_late = slot_late[np.isfinite(slot_late)]
+    accepted = sc.scheduler.policy == "suggest_next"
+    slot_s = sc.scheduler.slot_minutes * 60.0
+
+    def promised(pref, planned):
+        pref, planned = np.asarray(pref, dtype=float), np.asarray(planned, dtype=float)
+        if not accepted:
+            return pref
+        d = planned - pref  # own slot: (-slot_s, 0]; moved later: > 0; moved earlier: <= -slot_s
+        return np.where((d > 1e-6) | (d <= -slot_s + 1e-6), planned, pref)
+
+    if len(rows):
+        prom = promised(rows["preferred_s"], rows["planned_s"])
+        ok = rows["ok"].to_numpy(dtype=bool)
+        late = rows["done_s"].to_numpy(dtype=float)[ok] - prom[ok]
+        slot_late = m.slot_lateness_s(rows)
+        censored = m.censored_lateness_s(rows, end_s, prom)
+        books = _books(rows)
+    else:
+        late = slot_late = censored = np.empty(0)
+        books = _books(pd.DataFrame(columns=list(FIELDS)))
+    unsent = []
+    for d in ds:  # not begun at the end (no row), and moved past the horizon: sent no earlier than this
+        for pref_key, plan_key in (("waiting_preferred_s", "waiting_planned_s"),
+                                   ("shifted_preferred_s", "shifted_planned_s")):
+            planned = np.asarray(d.get(plan_key, []), dtype=float)
+            unsent.append(np.maximum(end_s, planned) - promised(d.get(pref_key, []), planned))
+    unsent_late = np.concatenate(unsent) if unsent else np.empty(0)
+    all_late = np.concatenate([censored, unsent_late])
+    not_failed = all_late[np.isfinite(all_late)]
+    in_flight = books["in_flight"] + total["waiting"]
     return {
-        "scheduled": int(sum(d.get("scheduled", 0) for d in ds)),
-        "sent": int(rows["ok"].astype(bool).sum()) if len(rows) else 0,
-        "failed": int(m.failed(rows).sum()) if len(rows) else 0,
+        "scheduled": total["scheduled"], "sent": books["completed"], "failed": books["failed"],
+        "in_flight": in_flight, "missed": total["missed"], "failed_by_reason": books["failed_by_reason"],
+        "sent_share": books["completed"] / total["scheduled"] if total["scheduled"] else math.nan,
+        # in_flight = sending at the end + waiting (queued for a scheduler slot or retrying the lock)
+        "waiting": total["waiting"], "lock_retries": total["lock_retries"],
+        "shifted_past_horizon": total["shifted_past_horizon"],
         "max_per_slot": int(max((d.get("max_per_slot", 0) for d in ds), default=0)),
-        "moved": moved,
-        "moved_by_s_mean": moved_by / moved if moved else 0.0,
-        "duplicate_sends": int(sum(d.get("duplicate_sends", 0) for d in ds)),
+        "moved": total["moved"],
+        "moved_by_s_mean": moved_by / total["moved"] if total["moved"] else 0.0,
+        "duplicate_sends": total["duplicate_sends"],
         "lateness_s": {"p50": m.percentile(late, 50), "p95": m.percentile(late, 95),
                        "max": float(late.max()) if late.size else math.nan},
+        "lateness_censored_s": {"count": int(all_late.size), "p50": m.percentile(all_late, 50),
+                                "p95": m.percentile(all_late, 95),
+                                "max": float(all_late.max()) if all_late.size else math.nan,
+                                "max_not_failed": float(not_failed.max()) if not_failed.size else math.nan},
         # vs the planned slot: what a slot policy (A7) promises once users are moved
         "slot_lateness_s": {"p50": m.percentile(slot_late, 50), "p95": m.percentile(slot_late, 95),
                             "max": float(slot_late.max()) if slot_late.size else math.nan},
@@ -173,28 +261,8 @@ def _digests(reps, rows: pd.DataFrame) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 def slo_check(sc, summary: dict) -> dict:
-    """{"met", "violations"}: each kind's p95 vs slo.p95_s, the error rate, the digests' max lateness.
-
-    A kind with an SLO that had arrivals but no completed request is a violation (its latency is
-    unbounded as far as this run can tell); a kind that never arrived is not judged.
-    """
-    violations = []
-    by_kind = summary["latency_by_kind_s"]
-    for kind, limit_s in sc.slo.p95_s.items():
-        stats = by_kind.get(kind)
-        if stats is None:
-            continue
-        p95 = stats["p95"]
-        if not math.isfinite(p95):
-            violations.append(f"latency_by_kind_s.{kind}.p95: no completed requests (limit {limit_s:g} s)")
-        elif p95 > limit_s:
-            violations.append(f"latency_by_kind_s.{kind}.p95: {p95:.3g} s > {limit_s:g} s")
-    if summary["error_rate"] > sc.slo.max_error_rate:
-        violations.append(f"error_rate: {summary['error_rate']:.3g} > {sc.slo.max_error_rate:g}")
-    late_max = summary["digests"]["lateness_s"]["max"]
-    if math.isfinite(late_max) and late_max > sc.slo.digest_max_lateness_s:
-        violations.append(f"digests.lateness_s.max: {late_max:.4g} s > {sc.slo.digest_max_lateness_s:g} s")
-    return {"met": not violations, "violations": violations}
+    """The verdict of ``botcap.sim.verdict.slo_verdict`` for the scenario's SLO (kept for callers)."""
+    return slo_verdict(summary, sc.slo)
 
 
 def _ci95(reps, sc) -> dict:

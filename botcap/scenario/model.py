@@ -96,6 +96,27 @@ class Arrivals(Spec):
             else list(self.diurnal_profile)
 
 
+class KindMessage(Spec):
+    """What the load generator sends for a kind, in the bot's own language (a bot without commands
+    gets free text). The generator appends a short marker (``#r<hex>``) to every text or callback data."""
+
+    type: Literal["command", "text", "callback"] = Field(
+        default="text", description="command (text starting with /), free text, or a button press")
+    text: str | None = Field(default=None, min_length=1, max_length=4000,
+                             description='the text ("{n}" = a counter) or the callback data; null = '
+                                         "free text of `chars` characters")
+    chars: int = Field(default=60, ge=1, le=4000, description="length of generated free text")
+
+    @model_validator(mode="after")
+    def _shape(self) -> KindMessage:
+        if self.type == "command" and not (self.text or "").startswith("/"):
+            raise ValueError(f"text: a command must start with / (got {self.text!r})")
+        if self.type == "callback" and (self.text is None or len(self.text.encode()) > 44):
+            raise ValueError("text: callback data of 1..44 bytes is required (Telegram allows 64, the "
+                             f"marker takes 20) (got {self.text!r})")
+        return self
+
+
 class KindSpec(Spec):
     """One kind of user message: a chain of stages inside one handler."""
 
@@ -107,6 +128,9 @@ class KindSpec(Spec):
     max_tokens: int = Field(default=1024, ge=1, le=200_000, description="output cap sent to Claude")
     mcp_calls: int = Field(default=0, ge=0, le=100)
     telegram_sends: int = Field(default=1, ge=0, le=100, description="replies sent per message")
+    message: KindMessage | None = Field(
+        default=None, description="what the load generator sends; null = the reference bot's text for "
+                                  "its kinds (/notes, /note, /deep, a question), free text for any other")
 
     @model_validator(mode="after")
     def _tokens_with_model(self) -> KindSpec:
@@ -286,9 +310,14 @@ class Scheduler(Spec):
 
 
 class Slo(Spec):
-    p95_s: dict[str, PosSeconds]
-    max_error_rate: Share
-    digest_max_lateness_s: NonNegSeconds
+    """Judged by ``botcap.sim.verdict.slo_verdict`` on everything a run counts (docs/outputs.md)."""
+
+    p95_s: dict[str, PosSeconds] = Field(description="per kind: limit of the censored p95 (failures count)")
+    max_error_rate: Share = Field(description="failed / finished, per kind and overall")
+    digest_max_lateness_s: NonNegSeconds = Field(
+        description="max lateness of every digest not failed (unsent ones: at least their age so far)")
+    digest_max_failed_share: Share = Field(default=0.01, description="failed digests / scheduled")
+    max_duplicate_sends: int = Field(default=0, ge=0, description="digests sent more than once")
 
 
 class Calibration(Spec):

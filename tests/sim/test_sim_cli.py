@@ -86,7 +86,8 @@ def test_out_writes_every_file_atomically_and_matches_json(tmp_path, json_run):
 def test_sim_run_exits_0_when_the_slo_is_not_met(json_run):
     assert json_run.returncode == 0
     slo = json.loads(json_run.stdout)["slo"]
-    assert slo["met"] is False and slo["violations"][0].startswith("latency_by_kind_s.work.p95: ")
+    assert slo["met"] is False and slo["violations"][0]["what"] == "latency_censored_by_kind_s.work.p95"
+    assert slo["violations"][0]["text"].startswith("latency_censored_by_kind_s.work.p95: ")
 
 
 @pytest.mark.parametrize(("args", "line"), [

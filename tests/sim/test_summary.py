@@ -59,8 +59,13 @@ def counters(**over):
 
 
 def replication(index, df, *, simulated_s=1100.0, warmup_s=100.0, ctr=None):
+    """A replication whose digest counter agrees with its rows (each first send was scheduled once):
+    the summary refuses books that do not balance."""
+    ctr = ctr or counters()
+    firsts = df[df["is_digest"].astype(bool) & ~df["is_duplicate"].astype(bool)] if len(df) else df
+    ctr["digests"]["scheduled"] = len(firsts)
     return Replication(index=index, seed=index, requests=df, simulated_s=simulated_s, warmup_s=warmup_s,
-                       counters=ctr or counters(), timeseries=pd.DataFrame())
+                       counters=ctr, timeseries=pd.DataFrame())
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +85,14 @@ def test_latency_percentiles_counts_and_rates_of_one_replication(scenario):
     s = summarize(SimResult(scenario, 42, [replication(0, df)]))
     assert [k for k in s if k in CONTRACT_KEYS] == list(CONTRACT_KEYS)  # all there, in the contract's order
     assert "ci95" not in s and "calibrated_from" not in s and "calibration" not in s
-    assert s["requests"] == {"arrived": 103, "completed": 100, "failed": 2, "timed_out": 2, "in_flight": 1}
+    assert s["requests"] == {"arrived": 103, "completed": 100, "failed": 2, "timed_out": 2, "in_flight": 1,
+                             "missed": 0, "failed_by_reason": {"claude_timeout": 2}}
+    assert s["requests_by_kind"]["chat_deep"] == {"arrived": 3, "completed": 0, "failed": 2, "in_flight": 1,
+                                                  "missed": 0, "failed_by_reason": {"claude_timeout": 2},
+                                                  "error_rate": 1.0}
+    # censored: failures are +inf, the one in flight is its age at the end (1100 - 400 s)
+    assert s["latency_censored_by_kind_s"]["chat_deep"]["p50"] == math.inf
+    assert s["latency_censored_by_kind_s"]["chat_deep"]["count"] == 3
     assert s["throughput_per_s"] == pytest.approx(100 / 1000.0)  # measured span = 1100 - 100 s
     assert s["latency_s"] == pytest.approx({"mean": 0.505, "p50": 0.505, "p95": 0.9505, "p99": 0.9901})
     assert s["latency_by_kind_s"]["command"]["count"] == 100
@@ -89,18 +101,23 @@ def test_latency_percentiles_counts_and_rates_of_one_replication(scenario):
     assert s["wait_s"]["handler"]["mean"] == pytest.approx(100 * 0.5 / 103)
     assert s["error_rate"] == pytest.approx(2 / 102)
     # digests: lateness = done - preferred = 600+400-500 = 500 and 700+20-690 = 30
-    assert s["digests"]["sent"] == 2 and s["digests"]["scheduled"] == 4
+    assert s["digests"]["sent"] == 2 and s["digests"]["scheduled"] == 2
     assert s["digests"]["lateness_s"]["max"] == pytest.approx(500.0)
     assert s["digests"]["lateness_s"]["p50"] == pytest.approx(265.0)
     assert s["utilization"]["handlers"] == pytest.approx(500.0 / (10 * 1000.0))
     assert s["resources"]["handlers"]["mean_queue_len"] == pytest.approx(20.0 / 1000.0)
     assert math.isnan(s["utilization"]["db_connections"])  # not modelled in these counters
-    # SLO: chat_deep arrived but never completed; error rate 0.0196 < 0.1; digest 500 s > 300 s
+    # SLO: chat_deep's censored p95 is inf and all its finished requests failed; the overall error
+    # rate 0.0196 < 0.1; digest 500 s > 300 s
     assert s["slo"]["met"] is False
-    assert s["slo"]["violations"] == [
-        "latency_by_kind_s.chat_deep.p95: no completed requests (limit 15 s)",
-        "digests.lateness_s.max: 500 s > 300 s",
+    assert [v["text"] for v in s["slo"]["violations"]] == [
+        "latency_censored_by_kind_s.chat_deep.p95: inf s > 15 s (100.0% failed)",
+        "requests_by_kind.chat_deep.error_rate: 1 > 0.1",
+        "digests.lateness_censored_s.max_not_failed: 500 s > 300 s",
     ]
+    assert s["slo"]["violations"][2] == {"what": "digests.lateness_censored_s.max_not_failed",
+                                         "value": pytest.approx(500.0), "limit": 300.0,
+                                         "text": "digests.lateness_censored_s.max_not_failed: 500 s > 300 s"}
 
 
 def test_slot_lateness_is_measured_from_the_planned_slot_not_the_preferred_time(scenario):
@@ -124,9 +141,11 @@ def test_a_duplicate_digest_send_is_not_counted_as_sent_twice(scenario):
 
 def test_slo_met_and_p95_violation_message(scenario):
     fast = summarize(SimResult(scenario, 1, [replication(0, rows("command", [200] * 20, [0.5] * 20))]))
-    assert fast["slo"] == {"met": True, "violations": []}
+    assert fast["slo"] == {"met": True, "violations": [], "not_judged": [
+        "latency_censored_by_kind_s.chat_deep.p95: no chat_deep request arrived"]}
     slow = summarize(SimResult(scenario, 1, [replication(0, rows("command", [200] * 20, [2.0] * 20))]))
-    assert slow["slo"]["violations"] == ["latency_by_kind_s.command.p95: 2 s > 1 s"]
+    assert [v["text"] for v in slow["slo"]["violations"]] == [
+        "latency_censored_by_kind_s.command.p95: 2 s > 1 s"]
 
 
 def test_counts_are_summed_peaks_maxed_and_rates_pooled_over_replications(scenario):
@@ -172,7 +191,9 @@ def test_calibrated_from_names_the_runs():
 def test_empty_run_gives_nan_not_a_crash(scenario):
     s = summarize(SimResult(scenario, 1, [replication(0, pd.DataFrame(columns=list(FIELDS)))]))
     assert s["requests"]["arrived"] == 0 and math.isnan(s["latency_s"]["p95"])
-    assert s["slo"]["met"] is True and s["throughput_per_s"] == 0.0
+    # no data is never a pass
+    assert s["slo"]["met"] is False and s["throughput_per_s"] == 0.0
+    assert s["slo"]["violations"][0]["what"] == "requests.arrived"
 
 
 # ---------------------------------------------------------------------------------------------
