@@ -52,3 +52,14 @@ def dumps(obj: Any) -> str:
 
 def emit_json(obj: Any) -> None:
     sys.stdout.write(dumps(obj) + "\n")
+
+
+def model_warnings(scenario: Scenario) -> list[str]:
+    """Warnings about the scenario's Claude models (legacy/retiring: replacement and price change),
+    each written to stderr as one ``warning:`` line; the caller also puts them in its JSON."""
+    from botcap.costmodel.model_facts import model_warnings as find
+
+    lines = find(scenario)
+    for line in lines:
+        sys.stderr.write(f"warning: {line}\n")
+    return lines

@@ -28,7 +28,7 @@ def cross_check(scenario, built: Built, neon_price: dict, max_connections_per_cu
     ln = built.lines
     users = built.users[ln.tier]
     calls_day = users * ln.calls_per_user_day * (1 - ln.content_hit) * (1 - ln.batch_share)
-    uncached_in = ln.input_tokens * (1 - ln.cached_share * ln.prompt_hit)
+    uncached_in = ln.input_tokens * (1 - ln.effective_cached_share()[:, 0] * ln.prompt_hit)
     digest = np.array([k == DIGEST_KIND for k in ln.kind], dtype=bool)
 
     weights = scenario.workload.arrivals.hourly_weights

@@ -6,6 +6,7 @@ costs every other botcap command nothing.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ import typer
 
 from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, dumps, emit_json, load
 from botcap.errors import BadInput
-from botcap.outdir import atomic_dir
+from botcap.outdir import atomic_dir, check_out_dir
 from botcap.provenance import calibration_line
 
 FromSimOption = Annotated[Path | None, typer.Option(
@@ -34,18 +35,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "cost.json").is_file():
-        raise BadInput(f"--out {out}: folder is not empty and holds no earlier cost.json; "
-                       f"choose a new or empty folder")
+    check_out_dir(out)  # the one output layer: a folder botcap may write, checked before any work
 
 
 def write_out(result, out: Path) -> None:
     """cost.json and the plots into a temporary sibling folder, then renamed into place."""
     from botcap.costmodel.plots import write_plots
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, command="cost") as tmp:
         (tmp / "cost.json").write_text(dumps(result.data) + "\n", encoding="utf-8")
         write_plots(result.data, result.samples, tmp)
 
@@ -83,7 +80,8 @@ def _summary(d: dict) -> str:
         text = "".join(f"{'-' if v is None else f'{v:.3f}':>{n}}" for v, n in zip(cells, w, strict=True))
         lines.append(f"{name:<6}{r['users']:>7,}{r['price_stars']:>7.0f}{text}")
     comp = ", ".join(f"{k} {_usd(v)}" for k, v in t["by_component_monthly_usd"].items())
-    be_text = (f"{be['paying_users']:,.0f} paying users (= {be['dau']:,.0f} DAU at this tier mix)"
+    be_text = (f"{be['paying_users']:,.0f} paying users (= {be['dau']:,.0f} DAU at this tier mix) = "
+               f"{be['stars_per_month']:,.0f} Stars/month (now {be['current_stars_per_month']:,.0f})"
                if be["reachable"] else "never (paying users do not cover the free users they bring)")
     lines += ["",
               f"monthly: cost {_usd(t['monthly_cost_usd'])}, revenue {_usd(t['monthly_revenue_usd'])}, "
@@ -127,6 +125,8 @@ def cost(file: ScenarioFile = None, set_: SetOption = None, from_sim: FromSimOpt
 
     result = run_cost(scenario, from_sim=str(from_sim) if from_sim is not None else None, draws=draws,
                       seed=seed, sobol_method="salib" if salib else "numpy")
+    for line in result.data["warnings"]:
+        sys.stderr.write(f"warning: {line}\n")
     if out is not None:
         write_out(result, out)
     if json_:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from botcap.costmodel import capacity, mitigations, uncertainty
+from botcap.costmodel.model_facts import model_warnings
 from botcap.costmodel.prices import RATE_KEYS, PriceBook, load_price_book
 from botcap.costmodel.unit import Built, build, claude_line_cost_per_user_day, evaluate
 from botcap.costmodel.volumes import sim_day_share, sim_tokens_per_day, workload_actions_per_user_day
@@ -105,6 +106,20 @@ def _volumes(scenario, built: Built, r: dict, source: str, sim_detail: dict | No
     return out
 
 
+def _stars(built: Built, month_days: float, revenue) -> dict:
+    """Stars paid per month (gross, before refunds): per paying user at this tier mix, and in total.
+
+    Stars <-> USD at the scenario's payout rate net of refunds (``costs.revenue``), the same rate that
+    turns Stars into the USD revenue, so break-even in Stars = break-even paying users x Stars each.
+    """
+    per_user = built.price_stars * month_days / built.subscription_days
+    paid = built.price_stars > 0
+    paying = float(built.users[paid].sum())
+    total = float((built.users * per_user).sum())
+    return {"per_paying_user_month": total / paying if paying > 0 else None, "current_per_month": total,
+            "usd_per_star_net": revenue.payout_usd_per_star * (1 - revenue.refund_rate)}
+
+
 def _tiers(scenario, built: Built, r: dict) -> dict:
     out = {}
     rev, d = scenario.costs.revenue, scenario.costs.month_days
@@ -190,9 +205,11 @@ def run_cost(scenario, *, from_sim: str | None = None, draws: int | None = None,
     be = _f(r["break_even_paying_users"])
     revenue = _f(r["monthly_revenue"])
     per_paying_rev = revenue / (users_total * paid_share) if paid_share > 0 and users_total > 0 else None
+    stars = _stars(built, d, c.revenue)
     facts = calibration_facts(scenario)
     data: dict = {
         "scenario": scenario.name,
+        "warnings": model_warnings(scenario, today=today),   # legacy/retiring models: replacement, prices
         **({"calibration": facts} if facts is not None else {}),  # said only when calibrated
         "prices": _prices(book, scenario, priced_on),
         "volumes": _volumes(scenario, built, r, source, sim_detail),
@@ -215,7 +232,12 @@ def run_cost(scenario, *, from_sim: str | None = None, draws: int | None = None,
                        "free_users_cost_per_paying_user_month_usd": _f(r["free_cost_per_paying_user"]),
                        "revenue_per_paying_user_month_usd": per_paying_rev,
                        "paying_share_of_dau": paid_share,
-                       "current_paying_users": users_total * paid_share},
+                       "current_paying_users": users_total * paid_share,
+                       "stars_per_month": be * stars["per_paying_user_month"]
+                       if be is not None and stars["per_paying_user_month"] is not None else None,
+                       "stars_per_paying_user_month": stars["per_paying_user_month"],
+                       "current_stars_per_month": stars["current_per_month"],
+                       "usd_per_star_net": stars["usd_per_star_net"]},
     }
     mit: dict = {}
     for name in (*mitigations.MITIGATIONS, "combined"):

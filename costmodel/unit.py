@@ -133,7 +133,7 @@ def claude_line_cost_per_user_day(b: Built, f: dict[str, np.ndarray]) -> np.ndar
     inp = ln.input_tokens[:, None] * f["input_tokens_mult"]
     out = ln.output_tokens[:, None] * f["output_tokens_mult"]
     hit = np.minimum(ln.prompt_hit[:, None] * f["prompt_cache_hit_mult"], 1.0)
-    cached = ln.cached_share[:, None]
+    cached = ln.effective_cached_share(inp)
     long = inp > b.lc_threshold[:, None]
     w1h = ln.write_1h[:, None] > 0
 

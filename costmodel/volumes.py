@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from botcap.costmodel.model_facts import min_cacheable_tokens
+from scipy.special import ndtr
 
 from botcap.errors import BadInput
 from botcap.scenario.costs import DIGEST_KIND, Tier
 from botcap.scenario.model import hhmm_to_s
 
-__all__ = ["Lines", "workload_actions_per_user_day", "build_lines", "sim_tokens_per_day", "sim_day_share",
-           "DIGEST_KIND"]
+__all__ = ["Lines", "cacheable_share", "workload_actions_per_user_day", "build_lines", "sim_tokens_per_day",
+           "sim_day_share", "DIGEST_KIND"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,9 @@ class Lines:
     input_tokens: np.ndarray    # mean per call
     output_tokens: np.ndarray
     content_hit: np.ndarray
-    cached_share: np.ndarray
+    cached_share: np.ndarray    # share of input in the cacheable prefix (as written, before the minimum)
+    input_cv: np.ndarray        # spread of input tokens per call (the kind's distribution)
+    min_cacheable_tokens: np.ndarray   # the model's shortest cacheable prefix (model_facts.yaml)
     prompt_hit: np.ndarray
     write_1h: np.ndarray        # 1.0 where the cache TTL is 1 h
     batch_share: np.ndarray
@@ -44,6 +48,33 @@ class Lines:
 
     def __len__(self) -> int:
         return len(self.kind)
+
+    def effective_cached_share(self, input_tokens: np.ndarray | None = None) -> np.ndarray:
+        """(lines, draws): share of input actually cacheable, prefixes below the model's minimum left out.
+
+        ``input_tokens``: mean input tokens per call, one column per draw (default: the lines' own).
+        """
+        inp = self.input_tokens[:, None] if input_tokens is None else input_tokens
+        cached = self.cached_share[:, None]
+        minimum = self.min_cacheable_tokens[:, None]
+        return cached * cacheable_share(inp * cached, self.input_cv[:, None], minimum)
+
+
+def cacheable_share(prefix_tokens: np.ndarray, cv: np.ndarray, min_tokens: np.ndarray) -> np.ndarray:
+    """Share of prefix tokens that sit in calls whose prefix reaches the model's cacheable minimum.
+
+    A prefix shorter than the minimum is processed uncached (no write, no read, no error), so it
+    saves nothing. Tokens per call vary (the kind's ``input_tokens`` distribution): with the prefix
+    lognormal of mean ``prefix_tokens`` and this ``cv`` (moment-matched whatever the written
+    distribution), the share is E[X; X >= m] / E[X] = Phi((ln(mean / m) + s^2 / 2) / s), s^2 = ln(1 + cv^2);
+    a constant prefix is all or nothing.
+    """
+    prefix = np.maximum(np.asarray(prefix_tokens, dtype=float), 1e-300)
+    m = np.maximum(np.broadcast_to(np.asarray(min_tokens, dtype=float), prefix.shape), 1e-300)
+    s = np.broadcast_to(np.sqrt(np.log1p(np.square(np.asarray(cv, dtype=float)))), prefix.shape)
+    safe = np.where(s > 0, s, 1.0)
+    smooth = ndtr((np.log(prefix / m) + safe * safe / 2) / safe)
+    return np.where(s > 0, smooth, (prefix >= m).astype(float))
 
 
 def workload_actions_per_user_day(scenario) -> dict[str, float]:
@@ -55,15 +86,15 @@ def workload_actions_per_user_day(scenario) -> dict[str, float]:
     return out
 
 
-def _kind_tokens(scenario, kind: str) -> tuple[str | None, float, float]:
-    """The kind's own model and mean tokens per call (None model = no Claude call)."""
+def _kind_tokens(scenario, kind: str) -> tuple[str | None, float, float, float]:
+    """The kind's own model, mean tokens per call and input cv (None model = no Claude call)."""
     if kind == DIGEST_KIND:
         d = scenario.workload.digests
-        return d.model, d.input_tokens.mean, d.output_tokens.mean
+        return d.model, d.input_tokens.mean, d.output_tokens.mean, d.input_tokens.cv
     k = scenario.workload.kinds[kind]
     if k.input_tokens is None or k.output_tokens is None:
-        return k.model, 0.0, 0.0
-    return k.model, k.input_tokens.mean, k.output_tokens.mean
+        return k.model, 0.0, 0.0, 0.0
+    return k.model, k.input_tokens.mean, k.output_tokens.mean, k.input_tokens.cv
 
 
 def _check_tier(name: str, tier: Tier, kinds: list[str], models: list[str]) -> None:
@@ -87,15 +118,18 @@ def build_lines(scenario, tiers: dict[str, Tier]) -> Lines:
     base = workload_actions_per_user_day(scenario)
     kinds = list(base)
     models = list(scenario.platform.claude.models)
+    min_prefix = {k: min_cacheable_tokens(m.api_model) for k, m in scenario.platform.claude.models.items()}
     cols: dict[str, list] = {k: [] for k in ("tier", "kind", "model", "calls", "inp", "out", "hit",
-                                             "cached", "phit", "w1h", "batch")}
+                                             "cached", "cv", "min", "phit", "w1h", "batch")}
     actions = np.zeros(len(tiers))
     for t, (name, tier) in enumerate(tiers.items()):
         _check_tier(name, tier, kinds, models)
         for kind in kinds:
-            per_day = tier.actions_per_user_day.get(kind, base[kind] * tier.usage_mult)
+            # a digest is one per subscriber per day, whatever the tier's usage: not scaled by usage_mult
+            mult = 1.0 if kind == DIGEST_KIND else tier.usage_mult
+            per_day = tier.actions_per_user_day.get(kind, base[kind] * mult)
             actions[t] += per_day
-            own_model, inp, out = _kind_tokens(scenario, kind)
+            own_model, inp, out, cv = _kind_tokens(scenario, kind)
             shares = tier.model_shares.get(kind) or ({own_model: 1.0} if own_model else {})
             if shares and inp <= 0:
                 raise BadInput(f"costs.tiers.{name}.model_shares.{kind}: kind {kind!r} has no "
@@ -112,12 +146,15 @@ def build_lines(scenario, tiers: dict[str, Tier]) -> Lines:
                 cols["out"].append(out * tier.output_tokens_mult)
                 cols["hit"].append(tier.content_cache_hit_rate.get(kind, 0.0))
                 cols["cached"].append(tier.prompt_cache.cached_share if chat else 0.0)
+                cols["cv"].append(cv)
+                cols["min"].append(min_prefix.get(model, 0))
                 cols["phit"].append(tier.prompt_cache.hit_rate if chat else 0.0)
                 cols["w1h"].append(1.0 if tier.prompt_cache.ttl == "1h" else 0.0)
                 cols["batch"].append(tier.batch_share.get(kind, 0.0))
     f = lambda key: np.asarray(cols[key], dtype=float)  # noqa: E731
     return Lines(np.asarray(cols["tier"], dtype=int), cols["kind"], cols["model"], f("calls"), f("inp"),
-                 f("out"), f("hit"), f("cached"), f("phit"), f("w1h"), f("batch"), list(tiers), actions)
+                 f("out"), f("hit"), f("cached"), f("cv"), f("min"), f("phit"), f("w1h"), f("batch"),
+                 list(tiers), actions)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, emit_json, load
+from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, emit_json, load, model_warnings
 from botcap.errors import EXIT_GATE_FAILED
 from botcap.provenance import calibration_line
 
@@ -56,6 +56,7 @@ def sim_run(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption 
     check_options(scenario, seed=seed, replications=replications, hours=hours, workers=workers)
     if out is not None:
         check_out_dir(out)
+    warnings = model_warnings(scenario)
     with _progress() as bar:
         task = bar.add_task("simulating", total=1.0)
         result = run(scenario, seed=seed, replications=replications, hours=hours, workers=workers,
@@ -66,7 +67,7 @@ def sim_run(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption 
             bar.update(task, description=f"writing {out}")
             write_out_dir(result, summary, out)
     if json_:
-        emit_json(summary)
+        emit_json({**summary, "warnings": warnings})
     else:
         print_summary(summary, out)
 
@@ -106,6 +107,66 @@ def sim_capacity(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOp
         # SystemExit, not typer.Exit: click (standalone_mode=False) turns typer.Exit into a return value
         # that botcap.cli.main does not pass on
         raise SystemExit(EXIT_GATE_FAILED)
+
+
+GridOption = Annotated[list[str] | None, typer.Option(
+    "--grid", help="A swept key and its values: dotted.path=v1,v2,... (YAML-typed). Repeatable: every combination.")]
+RangeOption = Annotated[list[str] | None, typer.Option(
+    "--range", help="With --lhs: a swept key and its range, dotted.path=lo..hi. Repeatable.")]
+DaskOption = Annotated[str | None, typer.Option(
+    "--dask", help="Address of an existing Dask scheduler (tcp://host:8786); default: a local cluster.")]
+ClusterWorkersOption = Annotated[int, typer.Option(
+    "--workers", help="Worker processes of the local Dask cluster (ignored with --dask).")]
+
+
+@sim_app.command("sweep")
+def sim_sweep(file: ScenarioFile = None, set_: SetOption = None, grid: GridOption = None,
+              lhs: Annotated[int | None, typer.Option(
+                  "--lhs", help="Latin-hypercube sample of N points over the --range keys.")] = None,
+              range_: RangeOption = None, seed: SeedOption = None, replications: ReplicationsOption = None,
+              hours: HoursOption = None,
+              out: Annotated[Path, typer.Option("--out", help="Sweep folder (new, empty, or an earlier "
+                                                "sweep's: its finished tasks are reused).")] = ...,
+              workers: ClusterWorkersOption = 2, dask: DaskOption = None, json_: JsonFlag = False) -> None:
+    """Simulate every point x replication on Dask; tidy parquet, CI95 per point, plots; resumable."""
+    from botcap.sim.cluster import check_address, dask_executor
+    from botcap.sim.runner import check_options
+    from botcap.sim.space import grid_points, lhs_points, parse_grid, parse_ranges, resolve_points
+    from botcap.sim.sweep import prepare_out, run_sweep
+
+    from botcap.errors import BadInput
+
+    scenario = load(file, set_)
+    check_options(scenario, seed=seed, replications=replications, hours=hours, workers=workers)
+    check_address(dask)
+    if bool(grid) == (lhs is not None):
+        raise BadInput("--grid / --lhs: give either --grid dotted.path=v1,v2,... or --lhs N with --range")
+    if range_ and lhs is None:
+        raise BadInput("--range: only with --lhs N")
+    base_seed = scenario.seed if seed is None else seed
+    points = grid_points(parse_grid(grid)) if grid else lhs_points(lhs, parse_ranges(range_ or []), base_seed)
+    scenarios = resolve_points(scenario, points)
+    n_reps = scenario.horizon.replications if replications is None else replications
+    prepare_out(out)
+    with _progress() as bar:
+        task = bar.add_task("starting the cluster", total=len(points) * n_reps)
+        with dask_executor(workers=workers, address=dask) as executor:
+            result = run_sweep(points, scenarios, replications=n_reps, seed=base_seed, hours=hours,
+                               executor=executor, out=out,
+                               params={"grid": grid or [], "lhs": lhs, "range": range_ or []},
+                               progress=lambda done, total, label: bar.update(task, completed=done,
+                                                                              description=label))
+    summary = {"out": str(out), **result.to_dict()}
+    if json_:
+        emit_json(summary)
+        return
+    console = Console()
+    table = Table("point", *points[0].keys(), "SLO met (share of replications)", title=f"sweep -> {out}/")
+    for i, p in enumerate(points):
+        table.add_row(str(i), *(str(v) for v in p.values()), _f(summary["slo_met_share_by_point"].get(i)))
+    console.print(table)
+    console.print(f"{summary['tasks']} tasks: {summary['computed']} computed, {summary['reused']} reused; "
+                  f"results.parquet, ci95.parquet, points.parquet and plots/ in {out}/")
 
 
 def _f(value, digits: int = 3) -> str:

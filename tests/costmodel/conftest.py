@@ -11,7 +11,10 @@ PRICED_ON = "2026-11-01"   # fixed so that dated price variants cannot move the 
 
 
 def tiny_data(**tier) -> dict:
-    """1,000 DAU, 1 message a day, Haiku only, constant 1,000 in / 200 out tokens, 1 tier, 30-day month."""
+    """1,000 DAU, 1 message a day, Haiku only, constant 10,000 in / 200 out tokens, 1 tier, 30-day month.
+
+    10,000 input tokens with half of them a cached prefix: 5,000 tokens, above Haiku 4.5's 4,096 minimum.
+    """
     t = {"share": 1.0, "price_stars": 100, "churn_monthly": 0.1,
          "content_cache_hit_rate": {"chat_simple": 0.25},
          "prompt_cache": {"cached_share": 0.5, "hit_rate": 0.8, "ttl": "5m"}}
@@ -20,7 +23,7 @@ def tiny_data(**tier) -> dict:
         "workload": {"dau": 1000, "sessions_per_user": 1, "messages_per_session": 1,
                      "mix": {"chat_simple": 1.0},
                      "kinds": {"chat_simple": {"service_s": 0.01, "model": "haiku",
-                                               "input_tokens": 1000, "output_tokens": 200}},
+                                               "input_tokens": 10_000, "output_tokens": 200}},
                      "digests": {"subscribers_share": 0.0}},
         "slo": {"p95_s": {"chat_simple": 5.0}},
         "costs": {"month_days": 30, "tiers": {"T1": t},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from botcap.costmodel.prices import load_price_book
 from botcap.costmodel.result import run_cost
 
 
@@ -36,7 +37,11 @@ def test_haiku_routing_by_hand(tiny):
     # tiny: chat_simple already on Haiku; route it to Sonnet in the tier, then move half back to Haiku
     s = tiny(model_shares={"chat_simple": {"sonnet": 1.0}}, content_cache_hit_rate={}, prompt_cache={})
     d = run_cost(s, draws=0).data
-    haiku_call, sonnet_call = (1000 * 1 + 200 * 5) / 1e6, (1000 * 3 + 200 * 15) / 1e6
+    book = load_price_book(s.costs.prices, [m.api_model for m in s.platform.claude.models.values()])
+    models = s.platform.claude.models
+    haiku, sonnet = (book.claude[models[k].api_model].rates_mtok_usd for k in ("haiku", "sonnet"))
+    haiku_call = (10_000 * haiku["input"] + 200 * haiku["output"]) / 1e6
+    sonnet_call = (10_000 * sonnet["input"] + 200 * sonnet["output"]) / 1e6
     users_days = 1000 * 30
     assert d["total"]["claude_monthly_usd"] == pytest.approx(users_days * sonnet_call)
     routed = d["mitigations"]["haiku_routing"]["claude_monthly_usd"]
@@ -65,5 +70,5 @@ def test_peak_requests_by_hand(tiny):
     cap = run_cost(tiny(), draws=0).data["capacity"]
     expected = 750 * (2.1 / 28.7) / 60
     assert cap["peak"]["requests_per_min"] == pytest.approx(expected, rel=1e-9)
-    # input TPM excludes prompt-cache reads: 1000 x (1 - 0.5 x 0.8) tokens per call
-    assert cap["peak"]["input_tokens_per_min"] == pytest.approx(expected * 600, rel=1e-9)
+    # input TPM excludes prompt-cache reads: 10000 x (1 - 0.5 x 0.8) tokens per call
+    assert cap["peak"]["input_tokens_per_min"] == pytest.approx(expected * 6000, rel=1e-9)

@@ -27,10 +27,16 @@ def _sources():
 
 @pytest.mark.parametrize("api_model", sorted(repo_override_document()["claude"]))
 def test_genai_prices_matches_the_override_file_where_both_have_a_price(api_model):
-    genai, repo, _ = _sources()
+    genai, repo, doc = _sources()
     g, o = genai.model_price(api_model), repo.model_price(api_model)
     assert g is not None and o is not None
+    # a documented disagreement must still be one (else the note, and the exception, go)
+    known = set(doc["claude"][api_model].get("disagrees_with_genai_prices", []))
+    assert known <= set(RATE_KEYS)
     for key in RATE_KEYS:
+        if key in known:
+            assert g.rates_mtok_usd[key] != pytest.approx(o.rates_mtok_usd[key], rel=1e-12), key
+            continue
         assert g.rates_mtok_usd[key] == pytest.approx(o.rates_mtok_usd[key], rel=1e-12), key
         assert g.batch_rates_mtok_usd[key] == pytest.approx(o.batch_rates_mtok_usd[key], rel=1e-12), key
     assert g.long_context_threshold_tokens == o.long_context_threshold_tokens

@@ -197,7 +197,7 @@ def test_missing_version_invalid_json_and_unknown_route(fake):
 
 def test_from_scenario_uses_the_scenario_models():
     config = ClaudeFakeConfig.from_scenario(load_scenario(), time_scale=0, seed=1)
-    assert {m.api_model for m in config.models.values()} == {"claude-haiku-4-5", "claude-sonnet-4-6"}
+    assert {m.api_model for m in config.models.values()} == {"claude-haiku-4-5", "claude-sonnet-5-5"}
     assert config.models["haiku"].output_tokens.mean == 250  # chat_simple's reply length
     assert config.models["haiku"].min_cacheable_tokens == 4096
     assert config.rate_limits.rpm == 4000

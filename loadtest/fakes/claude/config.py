@@ -17,17 +17,13 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# Minimum cacheable prefix per model family (Anthropic's prompt-caching docs); shorter prefixes are
-# processed normally, without a cache entry and without an error.
-_MIN_CACHEABLE = (("haiku-4", 4096), ("opus-4-5", 4096), ("opus-4-6", 4096), ("haiku-3", 2048))
-
-
 def min_cacheable_tokens(api_model: str) -> int:
-    """The documented minimum prompt-cache prefix for ``api_model`` (1024 unless listed)."""
-    for fragment, tokens in _MIN_CACHEABLE:
-        if fragment in api_model:
-            return tokens
-    return 1024
+    """The documented minimum prompt-cache prefix for ``api_model``: shorter prefixes are processed
+    normally, without a cache entry and without an error. One table for the fake and the cost model
+    (``costmodel/model_facts.yaml``, dated, with its source)."""
+    from botcap.costmodel.model_facts import min_cacheable_tokens as documented
+
+    return documented(api_model)
 
 
 class ModelSpec(_Frozen):
