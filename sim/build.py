@@ -47,6 +47,7 @@ class Platform:
         self.counters = new_counters(scenario.platform.claude.models)
         self.requests: list = []
         self.nodes: list[Node] = []
+        self.workers: list[Node] = []  # the separate scheduler worker, when there is one
         self.ingress = None
         self.gauges: list[Gauge] = []
         self.digest_plan: dict = {"max_per_slot": 0}
@@ -72,7 +73,31 @@ class Platform:
         if self.digest_book is not None:
             digests.update(self.digest_book.final(self.warmup_s))
         return {"db": {"peak_server_connections": int(sum(g.peak_in_use for g in server))},
-                "digests": digests}
+                "digests": digests,
+                "claude": breaker_time(self.nodes + self.workers, "claude", self.warmup_s, self.env.now),
+                "mcp": breaker_time(self.nodes + self.workers, "mcp", self.warmup_s, self.env.now)}
+
+
+def breaker_time(nodes, client: str, start_s: float, end_s: float) -> dict:
+    """Breaker open time over [start_s, end_s] (failing fast, from opening to the end of the cool-down):
+    ``breaker_open_s`` = wall clock during which at least one process's breaker is open (not summed over
+    processes, not charged in full at opening), ``breaker_open_s_by_instance`` per process."""
+    per, spans, openings = [], [], 0
+    if not any(hasattr(getattr(n, client, None), "open_intervals_s") for n in nodes):
+        return {}  # no such client in this run
+    for n in nodes:
+        c = getattr(n, client, None)
+        clipped = [(max(a, start_s), min(b, end_s)) for a, b in getattr(c, "open_intervals_s", ())]
+        clipped = [(a, b) for a, b in clipped if b > a]
+        per.append(float(sum(b - a for a, b in clipped)))
+        spans += clipped
+        openings += len(clipped)
+    union, reach = 0.0, -math.inf
+    for a, b in sorted(spans):
+        if b > reach:
+            union += b - max(a, reach)
+            reach = b
+    return {"breaker_open_s": union, "breaker_open_s_by_instance": per, "breaker_openings": openings}
 
 
 def _outages_s(scenario: Scenario, horizon_s: float) -> list[tuple[float, float]]:
@@ -154,6 +179,7 @@ def build_platform(env: simpy.Environment, scenario: Scenario, seed: int, plans:
             runners, lock = p.nodes, sch.lock
         else:
             runners, lock = [node(pf.instances, None, sch.concurrency)], "none"
+            p.workers = runners
         p.digest_plan["max_per_slot"] = dplan.max_per_slot
 
         def record(req) -> None:

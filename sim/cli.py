@@ -212,13 +212,15 @@ def print_summary(s: dict, out: Path | None = None) -> None:
                 *(_f(s["latency_s"][k]) for k in ("mean", "p50", "p95", "p99")),
                 _f(s.get("latency_censored_s", {}).get("p95")), _f(s.get("error_rate")))
     console.print(lat)
-    waits = Table("resource", "wait mean s", "wait p95 s", "utilisation", title="where requests wait")
+    waits = Table("resource", "wait mean s", "wait p95 s", "share waited", "p95 s of those waiting",
+                  "utilisation", title="where requests wait (utilisation of db_server: busy connections)")
     util = s["utilization"]
     util_of = {"handler": "handlers", "db_pool": "db_connections", "claude_semaphore": "claude_concurrency",
                "telegram_send": "telegram_send", "cpu": "cpu", "webhook": "webhook_connections",
-               "db_server": "db_server"}
+               "db_server": "db_server_busy"}
     for key, d in s["wait_s"].items():
-        waits.add_row(key, _f(d["mean"]), _f(d["p95"]), _f(util.get(util_of.get(key, ""), math.nan)))
+        waits.add_row(key, _f(d["mean"]), _f(d["p95"]), _f(d.get("share_waited")),
+                      _f(d.get("p95_of_waiting")), _f(util.get(util_of.get(key, ""), math.nan)))
     console.print(waits)
     c, dg, db = s["claude"], s["digests"], s["db"]
     tokens = ", ".join(f"{m}: {t['input']:,} in / {t['output']:,} out"

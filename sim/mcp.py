@@ -25,8 +25,11 @@ class McpClient:
         self._rng = rng
         cooldown = mcp.breaker.cooldown_s
 
+        self.open_intervals_s: list[tuple[float, float]] = []  # per process: wall clock (sim.build)
+
         def opened(now: float) -> None:
             counters["breaker_open_s"] += min(cooldown, max(0.0, horizon_s - now))
+            self.open_intervals_s.append((now, min(now + cooldown, horizon_s)))  # failing fast
 
         self.breaker = Breaker(mcp.breaker.failure_threshold, cooldown, opened)
 

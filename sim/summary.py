@@ -96,6 +96,8 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
     out["utilization"] = {key: resources.get(name, {}).get("utilization", math.nan)
                           for i, (key, name) in enumerate(UTILIZATION_KEYS.items())
                           if i < 3 or name in resources}  # the contract's three always, others if modelled
+    if "db_server" in resources:  # two gauges, two names: connections open vs connections running a query
+        out["utilization"].update(_db_server(out["utilization"].pop("db_server"), resources, sc))
     out["resources"] = resources
     out["claude"] = _claude(reps)
     out["digests"] = _digests(reps, m.digest_rows(pooled, duplicates=False), sc, end_s)
@@ -153,8 +155,24 @@ def _drop_count(d: dict) -> dict:
 
 
 def _mean_p95(col: pd.Series | None) -> dict:
+    """Over every user request: "mean", "p95" (0 when fewer than 5% wait); and of those who waited at
+    all: "share_waited" and "p95_of_waiting" (the p95 alone hides a queue most requests never meet)."""
     a = np.empty(0) if col is None else col.to_numpy(dtype=float)
-    return {"mean": float(a.mean()) if a.size else math.nan, "p95": m.percentile(a, 95)}
+    waited = a[a > 0]
+    return {"mean": float(a.mean()) if a.size else math.nan, "p95": m.percentile(a, 95),
+            "share_waited": waited.size / a.size if a.size else math.nan,
+            "p95_of_waiting": m.percentile(waited, 95)}
+
+
+def _db_server(db_server: float, resources: dict, sc) -> dict:
+    """``db_server_open``: open connections / max_connections (without a pooler an open, idle pool
+    connection counts: what refuses new ones); ``db_server_busy``: connections running a query /
+    max_connections (without a pooler, the pools' held connections; with PgBouncer its server pool)."""
+    if sc.platform.db.pooler == "pgbouncer":
+        return {"db_server_open": db_server, "db_server_busy": db_server}
+    pool = resources.get("db_pool", {})
+    busy = pool.get("mean_in_use", math.nan) / sc.platform.db.max_connections
+    return {"db_server_open": db_server, "db_server_busy": busy}
 
 
 def _resources(reps) -> dict:
@@ -184,7 +202,12 @@ def _resources(reps) -> dict:
 def _claude(reps) -> dict:
     cs = [r.counters.get("claude", {}) for r in reps]
     out = {key: int(sum(c.get(key, 0) for c in cs)) for key in ("calls", "http_429", "http_529", "retries")}
+    # wall clock with at least one process's breaker open (failing fast), and per process (sim.build)
     out["breaker_open_s"] = float(sum(c.get("breaker_open_s", 0.0) for c in cs))
+    out["breaker_openings"] = int(sum(c.get("breaker_openings", 0) for c in cs))
+    per = [c.get("breaker_open_s_by_instance", []) for c in cs]
+    out["breaker_open_s_by_instance"] = [float(sum(p[i] for p in per if i < len(p)))
+                                         for i in range(max((len(p) for p in per), default=0))]
     tokens: dict = {}
     for c in cs:
         for model, t in c.get("tokens", {}).items():
