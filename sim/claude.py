@@ -9,23 +9,22 @@ repeated daily). A 429 or 529 costs one round trip. Latency of an admitted reque
 first token + output tokens / tokens per second; past ``timeout_s`` the client gives up (retryable).
 
 Client (one per process): the semaphore (``concurrency_per_instance``), then the circuit breaker
-around the SDK call, whose retries (``retry.max_attempts`` attempts in all, exponential backoff from
-``backoff_s`` capped at ``max_backoff_s``, full jitter, retry-after honoured) hold the semaphore.
+around the SDK call, whose retries (``retry.max_attempts`` attempts in all, the anthropic SDK's backoff
+and jitter, retry-after honoured) hold the semaphore. The buckets, the retries and the breaker are
+``botcap.policy``'s, the same objects the staging bot and the fakes use (decisions: docs/policy.md).
 Token usage follows the API's usage fields: ``input`` excludes cache reads and writes; with a prompt
 cache hit rate h > 0 a share h of the prompt is read from the cache and the rest written to it.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import simpy
-from botcap.sim.breaker import CLOSED, Breaker
-from botcap.sim.ratelimit import per_minute, retry_after_s
 from botcap.sim.record import Request
 from botcap.sim.resources import Semaphore
 from botcap.sim.workload import KindPlan, draws
+
+from botcap.policy import Breaker, ClientPolicy, RetryPolicy, per_minute, refusal_wait_s, retry_after_s
 
 __all__ = ["ClaudeApi", "ClaudeClient", "OK", "HTTP_429", "HTTP_529"]
 
@@ -38,6 +37,7 @@ class ClaudeApi:
         self.env, self.rtt_s, self.counters = env, rtt_s, counters
         lim = claude.rate_limits
         self.rpm, self.itpm, self.otpm = per_minute(lim.rpm), per_minute(lim.itpm), per_minute(lim.otpm)
+        self.buckets = (self.rpm, self.itpm, self.otpm)
         self.overloaded_rate = claude.faults.overloaded_rate
         self.outages_s = outages_s
         self.timeout_s = claude.timeout_s
@@ -64,32 +64,29 @@ class ClaudeApi:
                 (self.overloaded_rate and self._random() < self.overloaded_rate):
             self.counters["http_529"] += 1
             return HTTP_529, 0.0
-        rpm, itpm, otpm = self.rpm, self.itpm, self.otpm
-        # TokenBucket.wait_s(n, now) == 0 and take(n, now) of the three buckets, inlined: every attempt
-        for bucket in (rpm, itpm, otpm):
-            if now > bucket._t:
-                level = bucket.level + (now - bucket._t) * bucket.rate_per_s
+        rpm, itpm, otpm = self.buckets
+        # INLINED FOR PERFORMANCE (every attempt): the admitted branch of botcap.policy.take_all(now,
+        # self.buckets, (1, input_counted, max_tokens)); tests/policy/test_inlined.py keeps them equal.
+        for bucket in self.buckets:
+            if now > bucket.stamp_s:  # TokenBucket.level_at(now)
+                level = bucket.level + (now - bucket.stamp_s) * bucket.refill_per_s
                 bucket.level = level if level < bucket.capacity else bucket.capacity  # min() without a call
-                bucket._t = now
+                bucket.stamp_s = now
         if rpm.level >= 1 and itpm.level >= input_counted and otpm.level >= max_tokens:
             rpm.level -= 1
             itpm.level -= input_counted
             otpm.level -= max_tokens
             return OK, 0.0
-        wait = max(rpm.wait_s(1, now), itpm.wait_s(input_counted, now), otpm.wait_s(max_tokens, now))
+        wait = refusal_wait_s(now, self.buckets, (1, input_counted, max_tokens))
         self.counters["http_429"] += 1
-        return HTTP_429, retry_after_s(wait) if math.isfinite(wait) else math.inf
+        return HTTP_429, float(retry_after_s(wait))
 
     def latency_s(self, model: str, output_tokens: int) -> float:
         return self.rtt_s + self.ttft_s[model]() + output_tokens / self.tokens_per_s[model]
 
     def settle(self, reserved: int, output_tokens: int) -> None:
         """The output reservation corrected to what was generated."""
-        otpm, now = self.otpm, self.env._now  # TokenBucket.give_back inlined: every call
-        if now > otpm._t:
-            otpm.level = min(otpm.capacity, otpm.level + (now - otpm._t) * otpm.rate_per_s)
-            otpm._t = now
-        otpm.level = min(otpm.capacity, otpm.level + (reserved - output_tokens))
+        self.otpm.give_back(self.env._now, reserved - output_tokens)
 
 
 class ClaudeClient:
@@ -97,20 +94,19 @@ class ClaudeClient:
                  horizon_s: float):
         self.env, self.api, self.counters = env, api, api.counters
         self.semaphore = Semaphore(env, "claude_semaphore", claude.concurrency_per_instance)
-        self.retry = claude.retry
+        self.retry = RetryPolicy.from_scenario(claude.retry)
         self.cache_hit = claude.prompt_cache_hit_rate
         self._rng = rng
         cooldown = claude.breaker.cooldown_s
 
+        self.open_intervals_s: list[tuple[float, float]] = []  # per process: wall clock (sim.build)
+
         def opened(now: float) -> None:
             self.counters["breaker_open_s"] += min(cooldown, max(0.0, horizon_s - now))
+            self.open_intervals_s.append((now, min(now + cooldown, horizon_s)))  # failing fast
 
-        self.breaker = Breaker(claude.breaker.failure_threshold, cooldown, opened)
-
-    def _backoff_s(self, retry_no: int) -> float:
-        r = self.retry
-        cap = min(r.backoff_s * 2.0 ** (retry_no - 1), r.max_backoff_s)
-        return float(self._rng.uniform(0.0, cap)) if r.jitter else cap
+        self.breaker = Breaker(claude.breaker.failure_threshold, cooldown, on_open=opened)
+        self.policy = ClientPolicy(self.retry, self.breaker, rng)
 
     def call(self, req: Request, plan: KindPlan, model: str | None = None):
         """One messages.create with the SDK's retries. Returns "" or an error reason."""
@@ -121,8 +117,8 @@ class ClaudeClient:
         if ev is not None:
             yield ev
             req.wait_claude_semaphore_s += env._now - t0
-        breaker = self.breaker
-        if breaker.state != CLOSED and not breaker.allow(env._now):  # closed: allow() is True, no call
+        policy = self.policy
+        if not policy.before(env._now, 1):
             self.semaphore.release()
             return "claude_breaker_open"
         prompt = max(1, round(plan.input_tokens()))
@@ -134,8 +130,8 @@ class ClaudeClient:
         else:
             read = write = 0
             uncached = prompt
-        ok = False
-        for attempt in range(1, self.retry.max_attempts + 1):
+        attempt = 1
+        while True:  # the loop of botcap.policy.client, in simulated time
             counters["calls"] += 1
             req.claude_attempts += 1
             status, retry_after = api.admit(uncached + write, max_tokens)
@@ -145,31 +141,32 @@ class ClaudeClient:
                     yield env.timeout(latency)
                     req.service_claude_s += latency
                     api.settle(max_tokens, output)
-                    ok = True
+                    policy.after(env._now, attempt, OK, None)
                     break
                 yield env.timeout(api.timeout_s)  # the client gives up; the server stops generating
                 req.service_claude_s += api.timeout_s
                 api.settle(max_tokens, 0)
+                status = None  # a timeout: no HTTP answer
             else:
                 if api.rtt_s:
                     yield env.timeout(api.rtt_s)
                 req.service_claude_s += api.rtt_s
-            if attempt == self.retry.max_attempts or retry_after == math.inf:
-                break
+            pause = policy.after(env._now, attempt, status, retry_after or None)
+            if pause is None:
+                self.semaphore.release()  # the reason names the last attempt's outcome (disjoint labels)
+                return "claude_timeout" if status is None else "claude_overloaded" if status == HTTP_529 \
+                    else "claude_rate_limited" if status == HTTP_429 else "claude_failed"
             counters["retries"] += 1
+            yield env.timeout(pause)
             if status == HTTP_429:
-                yield env.timeout(retry_after)
-                req.wait_rate_limit_s += retry_after
+                req.wait_rate_limit_s += pause
             else:
-                pause = self._backoff_s(attempt)
-                yield env.timeout(pause)
                 req.wait_claude_backoff_s += pause
+            attempt += 1
+            if not policy.before(env._now, attempt):  # only a breaker counting attempts says no here
+                self.semaphore.release()
+                return "claude_breaker_open"
         self.semaphore.release()
-        if not ok:
-            breaker.failure(env._now)
-            return "claude_failed"
-        if breaker.state != CLOSED or breaker.failures:  # else success() would change nothing
-            breaker.success(env._now)
         req.claude_input_tokens += uncached
         req.claude_output_tokens += output
         req.claude_cache_read_tokens += read

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import simpy
-from botcap.sim.breaker import CLOSED, Breaker
 from botcap.sim.record import Request
 from botcap.sim.workload import draws
+
+from botcap.policy import CLOSED, Breaker
 
 __all__ = ["McpClient"]
 
@@ -31,7 +32,7 @@ class McpClient:
             counters["breaker_open_s"] += min(cooldown, max(0.0, horizon_s - now))
             self.open_intervals_s.append((now, min(now + cooldown, horizon_s)))  # failing fast
 
-        self.breaker = Breaker(mcp.breaker.failure_threshold, cooldown, opened)
+        self.breaker = Breaker(mcp.breaker.failure_threshold, cooldown, on_open=opened)
 
     def call(self, req: Request):
         env, breaker = self.env, self.breaker
@@ -44,8 +45,8 @@ class McpClient:
         req.service_mcp_s += s
         if self.failure_rate and self._rng.random() < self.failure_rate:
             self.counters["failures"] += 1
-            breaker.failure(env._now)
+            breaker.record(env._now, False)
             return "mcp_failed"
-        if breaker.state != CLOSED or breaker.failures:  # else success() would change nothing
-            breaker.success(env._now)
+        if breaker.state != CLOSED or breaker.failures:  # else record() would change nothing
+            breaker.record(env._now, True)
         return ""

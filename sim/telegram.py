@@ -5,6 +5,7 @@ Both limits are continuous-refill buckets holding one second's worth (the Bot AP
 the assumption). A send is judged when it is made; on 429 the bot sleeps ``retry_after`` (whole
 seconds) and sends again, as aiogram's retry middleware does. ``telegram_send`` is measured as a
 resource of unbounded capacity: in use = sends on the wire, queue = sends sleeping out a retry_after.
+The buckets are ``botcap.policy.TokenBucket``, the fake Telegram's too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import math
 
 import simpy
-from botcap.sim.ratelimit import TokenBucket, retry_after_s
 from botcap.sim.record import Request
 from botcap.sim.resources import DelayedGauge
+
+from botcap.policy import TokenBucket, refusal_wait_s, retry_after_s
 
 __all__ = ["TelegramApi"]
 
@@ -34,20 +36,21 @@ class TelegramApi:
             chat = self.chats[chat_id] = TokenBucket(max(1.0, self.per_chat_rate_per_s),
                                                      self.per_chat_rate_per_s, now)
         bot = self.bot
-        # TokenBucket.wait_s(1, now) and take(1, now) of both buckets, inlined: every send
-        if now > bot._t:
-            level = bot.level + (now - bot._t) * bot.rate_per_s
+        # INLINED FOR PERFORMANCE (every send): the admitted branch of botcap.policy.take_all(now,
+        # (bot, chat), (1, 1)); tests/policy/test_inlined.py keeps them equal.
+        if now > bot.stamp_s:  # TokenBucket.level_at(now)
+            level = bot.level + (now - bot.stamp_s) * bot.refill_per_s
             bot.level = level if level < bot.capacity else bot.capacity  # min() without a call
-            bot._t = now
-        if now > chat._t:
-            level = chat.level + (now - chat._t) * chat.rate_per_s
+            bot.stamp_s = now
+        if now > chat.stamp_s:
+            level = chat.level + (now - chat.stamp_s) * chat.refill_per_s
             chat.level = level if level < chat.capacity else chat.capacity  # min() without a call
-            chat._t = now
+            chat.stamp_s = now
         if bot.level >= 1 and chat.level >= 1:
             bot.level -= 1
             chat.level -= 1
             return 0.0
-        return max(bot.wait_s(1, now), chat.wait_s(1, now))
+        return refusal_wait_s(now, (bot, chat), (1, 1))
 
     def send_now(self, req: Request) -> float | None:
         """A send that nothing waits for (a request's last reply), without an event: if Telegram accepts it

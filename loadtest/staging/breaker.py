@@ -1,15 +1,19 @@
-"""A circuit breaker (closed → open → half-open) for Claude and for the MCP lookup.
+"""The bot's circuit breakers (Claude, the MCP lookup): ``botcap.policy.Breaker`` on the wall clock.
 
 Why: when a dependency is down, waiting for its timeouts and retries ties up the semaphore and the
-users' patience; after ``failure_threshold`` consecutive failures the breaker answers "no" at once for
-``cooldown_s``, then lets one trial call through (half-open): success closes it, failure re-opens it.
+users' patience; after ``failure_threshold`` consecutive failed calls the breaker answers "no" at once
+for ``cooldown_s``, then lets one trial call through (half-open): success closes it, failure re-opens
+it. The decisions are the policy object's (the sim runs the same one in simulated time); this module
+only binds it to ``time.monotonic`` and turns "no" into the ``BreakerOpen`` exception the handlers use.
 """
 
 from __future__ import annotations
 
 import time
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+from botcap.policy import CLOSED, HALF_OPEN, OPEN, Breaker
+
+__all__ = ["BreakerOpen", "CircuitBreaker", "CLOSED", "OPEN", "HALF_OPEN"]
 
 
 class BreakerOpen(Exception):
@@ -17,47 +21,33 @@ class BreakerOpen(Exception):
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, failure_threshold: int, cooldown_s: float, clock=time.monotonic):
-        if failure_threshold < 1:
-            raise ValueError(f'"failure_threshold" must be >= 1 (got {failure_threshold})')
+    """A named ``Breaker`` read on ``clock`` (monotonic seconds)."""
+
+    def __init__(self, name: str, failure_threshold: int, cooldown_s: float, clock=time.monotonic,
+                 counts: str = "calls"):
         self.name = name
-        self.failure_threshold = failure_threshold
-        self.cooldown_s = cooldown_s
+        self.policy = Breaker(failure_threshold, cooldown_s, counts=counts)
         self._clock = clock
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._trial_in_flight = False
-        self.opened_count = 0
 
     @property
     def state(self) -> str:
-        if self._opened_at is None:
-            return CLOSED
-        if self._clock() - self._opened_at >= self.cooldown_s:
-            return HALF_OPEN
-        return OPEN
+        return self.policy.state_at(self._clock())
+
+    @property
+    def opened_count(self) -> int:
+        return self.policy.opened_count
 
     def before_call(self) -> None:
         """Raise BreakerOpen unless a call may go through now (one trial at a time when half-open)."""
-        state = self.state
-        if state == OPEN or (state == HALF_OPEN and self._trial_in_flight):
+        if not self.policy.allow(self._clock()):
             raise BreakerOpen(f"{self.name} circuit breaker is open")
-        if state == HALF_OPEN:
-            self._trial_in_flight = True
 
     def on_success(self) -> None:
-        self._failures = 0
-        self._opened_at = None
-        self._trial_in_flight = False
+        self.policy.record(self._clock(), True)
 
     def on_failure(self) -> None:
-        self._failures += 1
-        if self._trial_in_flight or self._failures >= self.failure_threshold:
-            if self._opened_at is None or self._trial_in_flight:
-                self.opened_count += 1
-            self._opened_at = self._clock()
-        self._trial_in_flight = False
+        self.policy.record(self._clock(), False)
 
     def release_trial(self) -> None:
         """A call was abandoned (cancelled) without an outcome: let the next one be the trial."""
-        self._trial_in_flight = False
+        self.policy.abandon()

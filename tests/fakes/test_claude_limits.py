@@ -7,7 +7,6 @@ import asyncio
 import anthropic
 import pytest
 from botcap.loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec, RateLimitSpec
-from botcap.loadtest.fakes.claude.ratelimit import Bucket
 from botcap.loadtest.fakes.claude.server import running
 
 HAIKU = "claude-haiku-4-5"
@@ -23,15 +22,6 @@ def config(rpm=1000, itpm=1_000_000, otpm=100_000, time_scale=0.0, output_tokens
 
 def sdk(fake, key="k") -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=fake.url, api_key=key, max_retries=0)
-
-
-def test_bucket_refills_continuously_to_capacity():
-    b = Bucket(60, now=0.0)  # 60 per minute = 1 per second
-    b.level -= 60
-    assert b.refill(0.5) == pytest.approx(0.5)
-    assert b.wait_for(2, 0.5) == pytest.approx(1.5)
-    assert b.refill(1000.0) == 60  # never above capacity
-    assert b.wait_for(61, 1000.0) == 60.0  # more than a bucket holds: told to wait a full refill
 
 
 def test_burst_beyond_rpm_gets_429_with_retry_after_and_remaining_counts_down():

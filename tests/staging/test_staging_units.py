@@ -98,12 +98,14 @@ def test_claude_client_honours_retry_after_then_breaker_opens_on_529s(tmp_path):
             stages.finish(rec, token, t0)
             assert reply.attempts >= 2 and rec.claude_attempts == reply.attempts
             assert 0.3 < rec.handler_s < 3.5          # waited about the retry-after (~1 s), not backoff_s
-            # a 529 storm: 3 consecutive failed attempts open the breaker, then calls fail at once
+            # a 529 storm: 3 consecutive failed calls (each after its retries) open the breaker, then
+            # calls fail at once (the breaker counts calls, as around the SDK: docs/policy.md)
             import aiohttp
             async with aiohttp.ClientSession() as s:
                 await s.post(f"{url}/_fake/faults", json={"overloaded_rate": 1.0})
-            with pytest.raises(ClaudeUnavailable):
-                await client.complete("haiku", "hi", 16)
+            for _ in range(3):
+                with pytest.raises(ClaudeUnavailable, match="after 4 attempt"):
+                    await client.complete("haiku", "hi", 16)
             assert client.breaker.state == OPEN
             t = time.perf_counter()
             with pytest.raises(ClaudeUnavailable, match="open"):

@@ -3,8 +3,10 @@
 Anthropic documents its limits as token buckets refilled continuously up to the per-minute limit (not
 fixed one-minute windows). Three buckets per key: requests, input tokens (uncached input plus cache
 writes; cache reads are free) and output tokens (``max_tokens`` is reserved when a request starts and
-the unused part is given back when it ends). The same model lives in the sim's Claude component, so
-the fake and the model disagree only where the real API does something neither knows.
+the unused part is given back when it ends). The buckets and the admission are ``botcap.policy``'s,
+the very code the sim's Claude API runs, so the fake and the model disagree only where the real API
+does something neither knows. A request larger than a bucket is answered 429 with retry-after = the
+time until that bucket is full (at least 1 s), as in the model (docs/policy.md).
 """
 
 from __future__ import annotations
@@ -16,46 +18,21 @@ from functools import lru_cache
 
 from botcap.loadtest.fakes.claude.config import RateLimitSpec
 
+from botcap.policy import per_minute, refusal_wait_s, retry_after_s, take_all
 
-class Bucket:
-    """A token bucket of ``capacity`` refilled at ``capacity / 60`` per second (full after a minute)."""
-
-    __slots__ = ("capacity", "rate", "level", "stamp")
-
-    def __init__(self, capacity: float, now: float):
-        self.capacity = float(capacity)
-        self.rate = self.capacity / 60.0
-        self.level = self.capacity
-        self.stamp = now
-
-    def refill(self, now: float) -> float:
-        if now > self.stamp:
-            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-            self.stamp = now
-        return self.level
-
-    def wait_for(self, amount: float, now: float) -> float:
-        """Seconds until ``amount`` is available (0 = now); a need above capacity waits a full refill."""
-        level = self.refill(now)
-        if amount <= level:
-            return 0.0
-        if amount > self.capacity:
-            return (self.capacity - level) / self.rate or 60.0
-        return (amount - level) / self.rate
-
-    def full_in(self, now: float) -> float:
-        return (self.capacity - self.refill(now)) / self.rate
+_LIMIT_NAMES = ("requests", "input tokens", "output tokens")
 
 
 class KeyLimits:
-    """The three buckets of one API key."""
+    """The three buckets of one API key (requests, input tokens, output tokens per minute)."""
 
-    __slots__ = ("requests", "input", "output")
+    __slots__ = ("requests", "input", "output", "buckets")
 
     def __init__(self, spec: RateLimitSpec, now: float):
-        self.requests = Bucket(spec.rpm, now)
-        self.input = Bucket(spec.itpm, now)
-        self.output = Bucket(spec.otpm, now)
+        self.requests = per_minute(spec.rpm, now)
+        self.input = per_minute(spec.itpm, now)
+        self.output = per_minute(spec.otpm, now)
+        self.buckets = (self.requests, self.input, self.output)
 
 
 @lru_cache(maxsize=1024)
@@ -97,26 +74,19 @@ class RateLimiter:
             return 0.0, ""
         now = self.clock()
         lim = self._limits(key, now)
-        waits = (
-            (lim.requests.wait_for(1, now), "requests"),
-            (lim.input.wait_for(input_tokens, now), "input tokens"),
-            (lim.output.wait_for(max_tokens, now), "output tokens"),
-        )
-        wait, which = max(waits)
-        if wait > 0:
-            return wait, which
-        lim.requests.level -= 1
-        lim.input.level -= input_tokens
-        lim.output.level -= max_tokens
-        return 0.0, ""
+        amounts = (1, input_tokens, max_tokens)
+        wait = take_all(now, lim.buckets, amounts)
+        if wait == 0.0:
+            return 0.0, ""
+        # which limit refused it (for the error message): the one with the longest wait
+        waits = [refusal_wait_s(now, (b,), (a,)) for b, a in zip(lim.buckets, amounts, strict=True)]
+        return wait, _LIMIT_NAMES[waits.index(max(waits))]
 
     def settle(self, key: str, reserved: int, actual: int) -> None:
         """Give back the unused part of an output reservation (``reserved - actual``)."""
         if self.spec is None:
             return
-        lim = self._limits(key, self.clock())
-        out = lim.output
-        out.level = min(out.capacity, out.level + (reserved - actual))
+        self._limits(key, now := self.clock()).output.give_back(now, reserved - actual)
 
     def headers(self, key: str | None) -> dict[str, str]:
         """The ``anthropic-ratelimit-*`` headers for ``key`` as of now."""
@@ -126,15 +96,15 @@ class RateLimiter:
         wall = time.time()
         lim = self._limits(key, now)
         req, inp, out = lim.requests, lim.input, lim.output
-        r_level, i_level, o_level = req.refill(now), inp.refill(now), out.refill(now)
-        i_vals = (self._limit_text[1], str(_thousands(i_level)), _rfc3339(wall + inp.full_in(now)))
-        o_vals = (self._limit_text[2], str(_thousands(o_level)), _rfc3339(wall + out.full_in(now)))
+        r_level, i_level, o_level = req.level_at(now), inp.level_at(now), out.level_at(now)
+        i_vals = (self._limit_text[1], str(_thousands(i_level)), _rfc3339(wall + inp.full_in_s(now)))
+        o_vals = (self._limit_text[2], str(_thousands(o_level)), _rfc3339(wall + out.full_in_s(now)))
         # tokens-*: the most restrictive of the token limits currently in effect (Anthropic's docs)
         t_vals = i_vals if i_level / inp.capacity <= o_level / out.capacity else o_vals
         return {
             "anthropic-ratelimit-requests-limit": self._limit_text[0],
             "anthropic-ratelimit-requests-remaining": str(int(max(r_level, 0))),
-            "anthropic-ratelimit-requests-reset": _rfc3339(wall + req.full_in(now)),
+            "anthropic-ratelimit-requests-reset": _rfc3339(wall + req.full_in_s(now)),
             "anthropic-ratelimit-input-tokens-limit": i_vals[0],
             "anthropic-ratelimit-input-tokens-remaining": i_vals[1],
             "anthropic-ratelimit-input-tokens-reset": i_vals[2],
@@ -148,5 +118,5 @@ class RateLimiter:
 
 
 def retry_after_header(wait_s: float) -> str:
-    """Whole seconds, rounded up (the API sends an integer; the SDK also accepts floats)."""
-    return str(max(1, math.ceil(wait_s)))
+    """Whole seconds, rounded up, at least 1 (the API sends an integer; the SDK also accepts floats)."""
+    return str(retry_after_s(wait_s))
