@@ -126,6 +126,10 @@ class DigestBook:
     def __init__(self):
         self.open: dict[int, _Digest] = {}  # fired and not yet begun by a sender, by firing order
         self.missed_t: list[float] = []
+        # fired at or after the warm-up, counted here rather than by a counter snapshot: a digest fired
+        # at the warm-up instant itself is then counted exactly when its row is kept (arrival >= warm-up)
+        self.scheduled = self.moved = 0
+        self.moved_by_s_total = 0.0
         self.shift: list[float] = []  # planned - preferred, per subscriber
         # digests whose user's time is in the measured window but whose slot is past its end (auto_shift)
         self.shifted_preferred_s: list[float] = []
@@ -135,7 +139,8 @@ class DigestBook:
         """Counts over digests fired at or after ``warmup_s``; for the unsent ones their preferred and
         planned times (simulated s), from which the summary bounds their lateness."""
         waiting = [d for d in self.open.values() if d.t >= warmup_s and d.outstanding]
-        return {"waiting": len(waiting),
+        return {"scheduled": self.scheduled, "moved": self.moved, "moved_by_s_total": self.moved_by_s_total,
+                "waiting": len(waiting),
                 "waiting_preferred_s": [d.t - self.shift[d.i] for d in waiting],
                 "waiting_planned_s": [d.t for d in waiting],
                 "missed": sum(1 for d in self.open.values() if d.t >= warmup_s and not d.outstanding)
@@ -237,6 +242,11 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
         if moved[i]:
             counters["moved"] += 1
             counters["moved_by_s_total"] += abs(shift[i])
+        if t >= warmup_s:
+            book.scheduled += 1
+            if moved[i]:
+                book.moved += 1
+                book.moved_by_s_total += abs(shift[i])
         dg = _Digest(t, i, len(nodes))
         open_[id(dg)] = dg
         for node in nodes:
