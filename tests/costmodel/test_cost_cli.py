@@ -67,8 +67,9 @@ def test_out_writes_json_and_plots_atomically_and_replaces_an_earlier_output(cap
     for _ in range(2):
         code, stdout, err = _run(capsys, "--draws", "200", "--out", str(out))
         assert code == 0, err
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != ".botcap-out.json")  # botcap's marker
     assert names == ["break_even.png", "cost.json", "cost_breakdown.png", "monte_carlo.png", "tornado.png"]
+    assert (out / ".botcap-out.json").is_file()
     assert all((out / n).stat().st_size > 1000 for n in names)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cost"]          # no temporary folders left
     assert json.loads((out / "cost.json").read_text())["uncertainty"]["draws"] == 200
@@ -78,7 +79,7 @@ def test_out_writes_json_and_plots_atomically_and_replaces_an_earlier_output(cap
 def test_out_refuses_a_folder_that_is_not_an_earlier_cost_output(capsys, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     code, out, err = _run(capsys, "--out", str(tmp_path), "--draws", "0")
-    assert code == 2 and "holds no earlier cost.json" in err
+    assert code == 2 and "already holds files botcap did not write" in err
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 

@@ -71,7 +71,7 @@ def test_out_writes_every_file_atomically_and_matches_json(tmp_path, json_run):
     assert r.returncode == 0, r.stderr
     names = {p.name for p in out.iterdir()}
     assert {"requests.parquet", "summary.json", "timeseries.parquet", "latency_cdf.png", "queues.png",
-            "digests_per_minute.png"} == names
+            "digests_per_minute.png", ".botcap-out.json"} == names   # the marker: botcap wrote it
     assert list((tmp_path / "results").iterdir()) == [out]  # no temporary folder left behind
     summary = json.loads((out / "summary.json").read_text())
     assert summary == json.loads(json_run.stdout)  # same seed, same options: the same object
