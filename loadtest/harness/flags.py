@@ -1,0 +1,93 @@
+"""Every ``botcap loadtest run`` flag checked before anything is started or created.
+
+Why a separate step: a bad flag found after the staging stack started (``--duration inf`` crashing
+in Locust, ``--rate 0.000001`` sending nothing, ``--telegram-url ftp://x``) leaves processes to
+stop and an empty or ``complete: false`` bundle behind. ``check_run_flags`` runs first and raises
+``BadInput`` (exit 2, one line naming the flag and what is allowed) without touching the disk.
+
+The loopback rule (``botcap.inputs.require_loopback``): load goes to this machine only. A URL whose
+host is not loopback is refused unless ``--allow-host HOST`` names that host exactly (then one
+warning line). A target that refuses connections is refused here too, in seconds, before a bundle
+exists: a TCP connect to each given URL's host and port.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from botcap.errors import BadInput
+from botcap.inputs import check_out_path, clip, require_loopback
+
+__all__ = ["LIMITS", "check_run_flags"]
+
+# bounds of a load test on one machine (loopback): bounded in time and count, and enough to measure
+LIMITS = {
+    "rate_per_s": (0.01, 1000.0),     # arrivals per second
+    "duration_s": (1.0, 4 * 3600.0),  # seconds of load
+    "users": (1, 10_000),
+    "workers": (0, 64),
+    "instances": (1, 32),
+}
+CONNECT_TIMEOUT_S = 3.0
+
+
+def _number(flag: str, value, lo: float, hi: float, unit: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadInput(f"{flag}: must be a finite number of {unit} (got {clip(str(value))})")
+    if not lo <= value <= hi:
+        raise BadInput(f"{flag}: must be between {lo:g} and {hi:g} {unit} (got {value:g})")
+
+
+def _reachable(flag: str, url: str) -> None:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as e:
+        why = "connection refused" if isinstance(e, ConnectionRefusedError) else (e.strerror or str(e))
+        raise BadInput(f"{flag}: nothing answers at {parts.hostname}:{port} ({why}); start it first") \
+            from None
+
+
+def check_run_flags(*, target: str | None = None, telegram_url: str | None = None,
+                    claude_url: str | None = None, allow_host: str | None = None,
+                    rate: float | None = None, duration: float | None = None, users: int | None = None,
+                    workers: int = 0, instances: int = 1, out: Path | None = None,
+                    default_load_s: float | None = None, probe: bool = True) -> None:
+    """Raise BadInput for the first flag that cannot be used (see the module docstring).
+
+    ``default_load_s``: the profile's own length of load, used when ``--rate`` is given without
+    ``--duration`` (a rate so low that not one arrival is expected in the run is refused).
+    ``probe``: connect to each URL given (False in unit tests of the pure checks).
+    """
+    if rate is not None:
+        _number("--rate", rate, *LIMITS["rate_per_s"], "arrivals per second")
+    if duration is not None:
+        _number("--duration", duration, *LIMITS["duration_s"], "seconds")
+    if users is not None:
+        _number("--users", users, *LIMITS["users"], "users")
+    _number("--workers", workers, *LIMITS["workers"], "worker processes")
+    _number("--instances", instances, *LIMITS["instances"], "bot instances")
+    length = duration if duration is not None else default_load_s
+    if rate is not None and length is not None and rate * length < 1:
+        raise BadInput(f"--rate: {rate:g}/s over {length:g} s expects no arrival at all "
+                       f"(rate x duration must be >= 1)")
+    urls = [(flag, url) for flag, url in (("--target", target), ("--telegram-url", telegram_url),
+                                          ("--claude-url", claude_url)) if url is not None]
+    hosts = [require_loopback(url, allow_host, flag=flag) for flag, url in urls]
+    if allow_host is not None and allow_host.strip().lower().strip("[]") not in [h.lower() for h in hosts]:
+        raise BadInput(f"--allow-host: {clip(allow_host)} is not the host of any --target, --telegram-url "
+                       "or --claude-url given")
+    if out is not None:
+        p = check_out_path(out)
+        if p.is_dir() and any(os.scandir(p)):
+            raise BadInput(f"--out: {clip(str(out))} is not empty "
+                           "(a RunBundle goes into a new or empty folder)")
+    if probe:
+        for flag, url in urls:
+            _reachable(flag, url)
