@@ -1,8 +1,11 @@
 """Read RunBundles for calibration and refuse the ones that cannot be trusted.
 
 A bundle (``botcap loadtest run --out DIR``, see ``loadtest/harness/bundle.py``) is usable here when
-its run completed, it has per-request rows and the staging bot's stage timings, and its ``run.json``
-carries the scenario the stack ran with. Several bundles may be calibrated together only when they
+its run completed, it has per-request rows, and either the staging bot's stage timings
+(``stages.parquet``: the reference bot) or, for any other bot, the fakes' timelines
+(``telegram_log.parquet`` and ``claude_calls.parquet``, ``docs/runbundle.md``: a *black-box* bundle),
+and the scenario the load used (``run.json`` ``scenario``, else the bundle's ``scenario.yaml``).
+Several bundles may be calibrated together only when they
 ran the same platform (same scenario ``platform`` section, same instance count and mode, same fake
 Claude time scale): otherwise their stage times describe different systems. Every refusal is a
 ``BadInput`` naming the bundle and the reason; nothing is read half-way.
@@ -66,9 +69,16 @@ class RunBundle:
     path: Path
     run: dict
     requests: pd.DataFrame
-    stages: pd.DataFrame
+    stages: pd.DataFrame | None          # None: a black-box bundle (no bot-side timings)
     scenario: Scenario
     levels: list[Level] = field(default_factory=list)
+    telegram_log: pd.DataFrame | None = None
+    claude_calls: pd.DataFrame | None = None
+
+    @property
+    def blackbox(self) -> bool:
+        """No stage timings from the bot: everything is read from the fakes' timelines."""
+        return self.stages is None
 
     @property
     def name(self) -> str:
@@ -81,6 +91,13 @@ class RunBundle:
 
     @property
     def mode(self) -> str:
+        known = (self.run.get("known") or {}).get("delivery")
+        if self.blackbox and known in ("polling", "webhook"):
+            return known
+        if self.blackbox and self.telegram_log is not None and "via" in self.telegram_log:
+            via = self.telegram_log.loc[self.telegram_log["event"] == "take", "via"].dropna()
+            if len(via):
+                return "webhook" if (via == "webhook").mean() > 0.5 else "polling"
         return (self.run.get("stack") or {}).get("mode") or self.scenario.platform.mode
 
     @property
@@ -90,7 +107,8 @@ class RunBundle:
 
     def platform_facts(self) -> dict:
         """What must agree between bundles calibrated together (see the module docstring)."""
-        return {"platform": self.run["scenario"].get("platform"), "instances": self.instances,
+        platform = (self.run.get("scenario") or {}).get("platform") if not self.blackbox else None
+        return {"platform": platform, "target": self.run.get("target"), "instances": self.instances,
                 "mode": self.mode, "claude_time_scale": self.time_scale}
 
 
@@ -125,24 +143,48 @@ def read_bundle(path: str | Path) -> RunBundle:
     if run.get("complete") is not True:
         raise BadInput(f"{p}: incomplete run (complete: {run.get('complete')}; "
                        f"{run.get('reason') or 'cut short'}): calibrate only from complete runs")
-    if not isinstance(run.get("scenario"), dict):
-        raise BadInput(f"{run_json}: no 'scenario' (the scenario the stack ran with is needed for its "
-                       "platform facts)")
-    try:
-        scenario = validate(run["scenario"])
-    except BadInput as e:
-        raise BadInput([f"{run_json}: scenario: {line}" for line in e.lines]) from None
+    scenario = _scenario(p, run)
     requests = _read_parquet(p / "requests.parquet", "per-request rows", REQUEST_COLUMNS)
-    stages = _read_parquet(p / "stages.parquet",
-                           "the staging bot's stage timings: run against the staging stack", STAGE_COLUMNS)
     if not len(requests):
         raise BadInput(f"{p / 'requests.parquet'}: no requests")
-    if not len(stages):
-        raise BadInput(f"{p / 'stages.parquet'}: no stage timings")
-    bundle = RunBundle(path=p, run=run, requests=requests.reset_index(drop=True),
-                       stages=stages.reset_index(drop=True), scenario=scenario)
+    stages = log = calls = None
+    if (p / "stages.parquet").exists():
+        stages = _read_parquet(p / "stages.parquet", "the staging bot's stage timings", STAGE_COLUMNS)
+        if not len(stages):
+            raise BadInput(f"{p / 'stages.parquet'}: no stage timings")
+        stages = stages.reset_index(drop=True)
+    else:   # black box: the fakes' timelines (see botcap.sim.calibrate.timeline)
+        from botcap.sim.calibrate.timeline import CLAUDE_COLUMNS, LOG_COLUMNS
+
+        what = "no stages.parquet, so the fakes' timelines are needed (botcap loadtest run writes them)"
+        log = _read_parquet(p / "telegram_log.parquet", f"{what}", LOG_COLUMNS)
+        calls = _read_parquet(p / "claude_calls.parquet", f"{what}", CLAUDE_COLUMNS)
+    bundle = RunBundle(path=p, run=run, requests=requests.reset_index(drop=True), stages=stages,
+                       scenario=scenario, telegram_log=log, claude_calls=calls)
     bundle.levels = _levels(bundle)
     return bundle
+
+
+def _scenario(p: Path, run: dict) -> Scenario:
+    """The scenario the load used: run.json's (staging stack), else the bundle's scenario.yaml."""
+    where = p / "run.json"
+    data = run.get("scenario")
+    if not isinstance(data, dict) and (p / "scenario.yaml").is_file():
+        from botcap.scenario import read_document
+
+        where = p / "scenario.yaml"
+        data = read_document(where)
+    if not isinstance(data, dict):
+        raise BadInput(f"{p / 'run.json'}: no 'scenario' and no scenario.yaml (the scenario the load used is "
+                       "needed for its kinds and platform facts)")
+    try:
+        if where.name == "scenario.yaml":
+            from botcap.scenario import load_scenario
+
+            return load_scenario(data=data)   # may hold only what the load changed: merged over the default
+        return validate(data)
+    except BadInput as e:
+        raise BadInput([f"{where}: scenario: {line}" for line in e.lines]) from None
 
 
 def _levels(b: RunBundle) -> list[Level]:

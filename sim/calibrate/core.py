@@ -114,9 +114,24 @@ def _unscale_claude(doc: dict, patch: dict, time_scale: float) -> str:
 
 
 def _measured_platform(b: RunBundle) -> dict:
-    platform = dict(b.run["scenario"]["platform"])
+    platform = dict((b.run.get("scenario") or b.scenario.model_dump(mode="json"))["platform"])
     platform.update(instances=b.instances, mode=b.mode)
     return platform
+
+
+def _fit(bundles: list[RunBundle], fit_levels: list[Level], run_sc: Scenario):
+    """Stage fits (the reference bot's own timings) or black-box fits (the fakes' timelines)."""
+    kinds = {b.blackbox for b in bundles}
+    if len(kinds) > 1:
+        raise BadInput("RUN_DIR: some bundles have the bot's stage timings (stages.parquet) and some do not: "
+                       "calibrate one kind of bundle at a time")
+    if bundles[0].blackbox:
+        from botcap.sim.calibrate.blackbox import fit_blackbox
+
+        return fit_blackbox(bundles, fit_levels, run_sc)
+    fits = fit_stages(stage_rows(bundles, fit_levels), run_sc)
+    charge_unmodelled_cpu(fits, bundles, run_sc)
+    return fits
 
 
 def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: list[float] | None = None,
@@ -130,15 +145,14 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
     held = _split(levels, holdout)
     fit_levels = [lv for lv in levels if (lv.bundle, lv.index) not in held]
     run_sc = bundles[0].scenario
-    fits = fit_stages(stage_rows(bundles, fit_levels), run_sc)
-    charge_unmodelled_cpu(fits, bundles, run_sc)
+    fits = _fit(bundles, fit_levels, run_sc)
 
     run_doc = run_sc.model_dump(mode="json")
     run_doc["platform"] = _measured_platform(bundles[0])
     calibrated_run = apply_patch(run_doc, fits.patch)
     replay_sc = load_scenario(data=calibrated_run)
     levels_out = predict.predict_levels(bundles, held, lambda b: replay_sc, replications=replications,
-                                        seed=seed)
+                                        seed=seed, first_reply=getattr(fits, "first_reply", None))
     max_err = predict.max_errors(levels_out)
     sat = predict.saturation(levels_out, replay_sc.slo)
     usl_fit = usl.fit_usl([lv["measured"]["concurrency"] for lv in levels_out],
@@ -172,7 +186,13 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
         "usl": usl_fit,
         "notes": notes,
         "replications": replications,
+        "blackbox": bundles[0].blackbox,
     }
+    if bundles[0].blackbox:   # what was read from the timelines, and every value assumed instead
+        report["structure"] = fits.structure
+        report["assumed"] = fits.assumed
+        doc["calibration"]["notes"] = notes + [f"assumed {a['key']} = {a['value']}: {a['why']}"
+                                               for a in fits.assumed]
     if out is not None:
         write_scenario(doc, out)
     return Calibrated(report=report, document=doc, scenario=scenario, bundles=bundles, fits=fits)

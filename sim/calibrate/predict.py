@@ -5,11 +5,17 @@ Each bundle's arrival trace is replayed through the calibrated model (``replay.s
 per-level statistics, so that a difference is the model's, not the bookkeeping's:
 
 * a level's steady window is [start + warmup_s, end) (``bundles.Level``);
-* latency percentiles: successful requests *sent* in the window (latency = reply received - intended
-  send, as the load generator measures it; the model's latency gets the generator's own posting lag
-  added, which it does not model);
-* throughput: successful replies *received* in the window per second. Past the knee an open workload's
-  backlog grows: replies per second saturate while the arrival rate does not, which is the knee;
+* only requests *sent* in the window count, answered or not (``unanswered``: still without a reply
+  when the run ended, reported per level and kind, never dropped);
+* latency percentiles: over every request sent in the window, failed and unanswered ones included as
+  censored (+inf): a p95 is finite only when at least 95% were answered (latency = reply received -
+  intended send, as the load generator measures it; the model's latency gets the generator's own
+  posting lag added, which it does not model);
+* throughput: requests sent in the window and answered before its end, per second (the generator's
+  ``in_window``): replies that arrive after the load ended do not count. Past the knee an open
+  workload's backlog grows and this falls below the arrival rate, which is the knee;
+* streaming bots: ``first_p50_s``/``first_p95_s`` are the same percentiles of the time to the first
+  visible text (``first_reply_at``), beside those of completion;
 * a simulated request counts as failed when its reply would come after the client's reply timeout.
 
 Predicted figures are the mean over replications, with a Student-t 95% band across them.
@@ -38,7 +44,9 @@ __all__ = ["MIN_KIND_N", "predict_levels", "saturation", "max_errors", "measured
 
 MIN_KIND_N = 50
 STATS = ("throughput_per_s", "p50_s", "p95_s")
-ERROR_KEYS = {"throughput_per_s": "throughput", "p50_s": "p50", "p95_s": "p95"}
+FIRST = ("first_p50_s", "first_p95_s")     # streaming bots: time to the first visible text
+ERROR_KEYS = {"throughput_per_s": "throughput", "p50_s": "p50", "p95_s": "p95",
+              "first_p50_s": "first_p50", "first_p95_s": "first_p95"}
 
 
 def _reply_timeout_s(b: RunBundle) -> float:
@@ -51,8 +59,12 @@ def measured_frame(b: RunBundle) -> pd.DataFrame:
     r = b.requests
     replied = pd.to_numeric(r["replied_at"], errors="coerce").to_numpy(dtype=float)
     sent = r["sent_at"].to_numpy(dtype=float)
-    return pd.DataFrame({"kind": r["kind"].astype(str).to_numpy(), "sent": sent, "replied": replied,
-                         "latency_s": replied - sent, "ok": r["ok"].astype(bool).to_numpy()})
+    out = pd.DataFrame({"kind": r["kind"].astype(str).to_numpy(), "sent": sent, "replied": replied,
+                        "latency_s": replied - sent, "ok": r["ok"].astype(bool).to_numpy()})
+    if "first_reply_at" in r:
+        first = pd.to_numeric(r["first_reply_at"], errors="coerce").to_numpy(dtype=float)
+        out["first_latency_s"] = first - sent
+    return out
 
 
 def _trace(b: RunBundle, kinds) -> tuple[pd.DataFrame, float]:
@@ -61,8 +73,14 @@ def _trace(b: RunBundle, kinds) -> tuple[pd.DataFrame, float]:
     posted = posted.fillna(r["sent_at"]).to_numpy(dtype=float)
     t_ref = float(np.nanmin(posted))
     keep = r["kind"].astype(str).isin(list(kinds)).to_numpy()
-    tokens = (joined(r, b.stages)["st_claude_output_tokens"].to_numpy() if "claude_output_tokens" in b.stages
-              else np.nan)
+    if b.stages is None:     # black box: the answer lengths the fake Claude API handed out
+        from botcap.sim.calibrate.timeline import timeline
+
+        tokens = timeline(b)["output_tokens"].to_numpy(dtype=float)
+    elif "claude_output_tokens" in b.stages:
+        tokens = joined(r, b.stages)["st_claude_output_tokens"].to_numpy()
+    else:
+        tokens = np.nan
     trace = pd.DataFrame({"t_s": posted - t_ref, "kind": r["kind"].astype(str).to_numpy(),
                           "chat_id": (r["chat_id"].fillna(0).astype(np.int64).to_numpy() if "chat_id" in r
                                       else np.arange(len(r))), "row": np.arange(len(r)),
@@ -70,8 +88,14 @@ def _trace(b: RunBundle, kinds) -> tuple[pd.DataFrame, float]:
     return trace.reset_index(drop=True), t_ref
 
 
-def predicted_frame(b: RunBundle, scenario: Scenario, seed: int) -> pd.DataFrame:
-    """The bundle's trace through the model: the same columns as ``measured_frame`` (scenario kinds only)."""
+def predicted_frame(b: RunBundle, scenario: Scenario, seed: int,
+                    first_reply: dict[str, list[float]] | None = None) -> pd.DataFrame:
+    """The bundle's trace through the model: the same columns as ``measured_frame`` (scenario kinds only).
+
+    ``first_reply`` (streaming kinds: measured delays from taking an update to its first visible text at
+    low load): the model has no stage for an early placeholder, so the time to first answer is the
+    model's own wait until the handler runs (ingress, handler slot, the resource ``service_s`` holds)
+    plus one of these delays, drawn with the replication's seed."""
     trace, t_ref = _trace(b, scenario.workload.kinds)
     sim = simulate_trace(scenario, trace[["t_s", "kind", "chat_id", "output_tokens"]], seed)
     src = trace.iloc[sim["trace_row"].to_numpy()]
@@ -85,6 +109,17 @@ def predicted_frame(b: RunBundle, scenario: Scenario, seed: int) -> pd.DataFrame
                           "latency_s": latency, "ok": ok})
     for stage, cols in SIM_STAGES.items():
         frame[stage] = sim[list(cols)].sum(axis=1).to_numpy(dtype=float)
+    if first_reply:
+        rng = np.random.default_rng([seed, 11])
+        waits = sim[["wait_webhook_s", "wait_handler_s", "wait_cpu_s"]].sum(axis=1).to_numpy(dtype=float)
+        ingress = scenario.platform.network_rtt_s.telegram / 2 if scenario.platform.mode == "webhook" else 0.0
+        first = np.full(len(frame), np.nan)
+        kinds = frame["kind"].to_numpy()
+        for kind, delays in first_reply.items():
+            at = kinds == kind
+            if at.any() and delays:
+                first[at] = waits[at] + ingress + rng.choice(np.asarray(delays), size=int(at.sum())) + lag[at]
+        frame["first_latency_s"] = np.where(ok, first, np.nan)
     return frame
 
 
@@ -122,19 +157,37 @@ def level_stats(f: pd.DataFrame, lv: Level) -> dict:
     t0, t1 = lv.steady_start_s, lv.end_s
     span = t1 - t0
     in_w = f[(f["sent"] >= t0) & (f["sent"] < t1)]
-    done_in_w = f["ok"] & (f["replied"] >= t0) & (f["replied"] < t1)
+    first = "first_latency_s" in f and bool(f["first_latency_s"].notna().any())
 
-    def one(rows: pd.DataFrame, replies: int) -> dict:
-        lat = rows.loc[rows["ok"], "latency_s"].to_numpy(dtype=float)
-        p50, p95 = (np.quantile(lat, [0.5, 0.95]) if lat.size else (math.nan, math.nan))
-        return {"throughput_per_s": replies / span, "p50_s": float(p50), "p95_s": float(p95),
-                "mean_s": float(lat.mean()) if lat.size else math.nan, "n": int(lat.size),
-                "error_rate": float((~rows["ok"]).mean()) if len(rows) else math.nan}
+    def one(rows: pd.DataFrame) -> dict:
+        ok = rows["ok"].to_numpy(dtype=bool)
+        lat = rows.loc[ok, "latency_s"].to_numpy(dtype=float)
+        censored = np.where(ok, rows["latency_s"].to_numpy(dtype=float), np.inf)   # failures stay inside
+        p50, p95 = _quantiles(censored)
+        replied = rows["replied"].to_numpy(dtype=float)
+        out = {"throughput_per_s": float((ok & (replied < t1)).sum()) / span, "p50_s": float(p50),
+               "p95_s": float(p95), "mean_s": float(lat.mean()) if lat.size else math.nan, "n": int(lat.size),
+               "sent": int(len(rows)), "unanswered": int((~np.isfinite(replied)).sum()),
+               "error_rate": float((~ok).mean()) if len(rows) else math.nan}
+        if first:
+            fl = rows["first_latency_s"].to_numpy(dtype=float)
+            fl = np.where(np.isfinite(fl), fl, np.inf)
+            if np.isfinite(fl).any() and fl.size:
+                q50, q95 = _quantiles(fl)
+                out.update(first_p50_s=q50, first_p95_s=q95)
+        return out
 
-    out = one(in_w, int(done_in_w.sum()))
-    out["by_kind"] = {str(k): one(rows, int((done_in_w & (f["kind"] == k)).sum()))
-                      for k, rows in in_w.groupby("kind", sort=True)}
+    out = one(in_w)
+    out["by_kind"] = {str(k): one(rows) for k, rows in in_w.groupby("kind", sort=True)}
     return out
+
+
+def _quantiles(a: np.ndarray) -> tuple[float, float]:
+    """p50, p95; with censored (+inf) values the order statistic (no interpolation towards inf)."""
+    if not a.size:
+        return math.nan, math.nan
+    q = np.quantile(a, [0.5, 0.95], method="linear" if np.isfinite(a).all() else "inverted_cdf")
+    return float(q[0]), float(q[1])
 
 
 def _percentile_ci(f: pd.DataFrame, lv: Level, kind: str, *, draws: int = 1000) -> dict:
@@ -162,20 +215,27 @@ def _rel(pred: float, meas: float) -> float:
 def _combine(reps: list[dict]) -> tuple[dict, dict]:
     """Mean over replications and a 95% band per statistic."""
     mean, band = {}, {}
-    for key in (*STATS, "mean_s", "error_rate"):
-        vals = [r[key] for r in reps if math.isfinite(r[key])]
+    keys = [*STATS, "mean_s", "error_rate", *(k for k in FIRST if any(k in r for r in reps))]
+    for key in keys:
+        vals = [r.get(key, math.nan) for r in reps]
+        if any(v == math.inf for v in vals):   # censored in a replication: the mean is censored too
+            mean[key], band[key] = math.inf, [math.inf, math.inf]
+            continue
+        vals = [v for v in vals if math.isfinite(v)]
         mean[key] = float(np.mean(vals)) if vals else math.nan
         band[key] = t_interval(vals) if len(vals) > 1 else [mean[key], mean[key]]
-    mean["n"] = int(round(np.mean([r["n"] for r in reps])))
+    for key in ("n", "sent", "unanswered"):
+        mean[key] = int(round(np.mean([r.get(key, 0) for r in reps])))
     return mean, band
 
 
 def _pick(d: dict) -> dict:
-    return {k: d[k] for k in (*STATS, "mean_s", "error_rate", "n")}
+    return {k: d[k] for k in (*STATS, "mean_s", "error_rate", "n", "sent", "unanswered", *FIRST) if k in d}
 
 
 def _errors(pred: dict, meas: dict) -> dict:
-    return {name: _rel(pred[key], meas[key]) for key, name in ERROR_KEYS.items()}
+    return {name: _rel(pred.get(key, math.nan), meas.get(key, math.nan)) for key, name in ERROR_KEYS.items()
+            if key in pred or key in meas or key in STATS}
 
 
 @dataclass
@@ -186,17 +246,19 @@ class _Plan:
 
 
 def predict_levels(bundles: list[RunBundle], held_out: set[tuple[str, int]], scenario_for, *,
-                   replications: int = 3, seed: int = 1) -> list[dict]:
+                   replications: int = 3, seed: int = 1,
+                   first_reply: dict[str, list[float]] | None = None) -> list[dict]:
     """One contract ``levels`` entry per level of every bundle, in bundle then level order.
 
-    ``scenario_for(bundle)`` gives the calibrated scenario to replay that bundle with (its platform).
+    ``scenario_for(bundle)`` gives the calibrated scenario to replay that bundle with (its platform);
+    ``first_reply``: see ``predicted_frame`` (streaming kinds of a black-box bot).
     """
     out = []
     seeds = replication_seeds(seed, replications)
     for b in bundles:
         scenario = scenario_for(b)
         meas_f = measured_frame(b)
-        pred_fs = [predicted_frame(b, scenario, s) for s in seeds]
+        pred_fs = [predicted_frame(b, scenario, s, first_reply) for s in seeds]
         for lv in b.levels:
             meas = level_stats(meas_f, lv)
             reps = [level_stats(pf, lv) for pf in pred_fs]
@@ -204,7 +266,8 @@ def predict_levels(bundles: list[RunBundle], held_out: set[tuple[str, int]], sce
             entry = {"rate_per_s": lv.rate_per_s, "held_out": (b.name, lv.index) in held_out,
                      "bundle": b.name, "level": lv.index, "window_s": [lv.steady_start_s, lv.end_s],
                      "measured": _pick(meas), "predicted": pred, "band95": band,
-                     "error": _errors(pred, meas), "by_kind": {}, "stages": stage_means(b, lv, pred_fs)}
+                     "error": _errors(pred, meas), "by_kind": {},
+                     "stages": stage_means(b, lv, pred_fs) if b.stages is not None else {}}
             # Little's law: mean number of requests in the system, the "concurrency" USL is fitted on
             entry["measured"]["concurrency"] = meas["throughput_per_s"] * meas["mean_s"]
             entry["predicted"]["concurrency"] = pred["throughput_per_s"] * pred["mean_s"]
@@ -228,9 +291,10 @@ def max_errors(levels: list[dict]) -> dict:
     thr = [lv["error"]["throughput"] for lv in held if math.isfinite(lv["error"]["throughput"])]
     if thr:
         out["throughput"] = max(thr)
-    for key in ("p50", "p95"):
-        vals = [k["error"][key] for lv in held for k in lv["by_kind"].values()
-                if k["counted"] and math.isfinite(k["error"][key])]
+    streaming = any("first_p95" in k["error"] for lv in held for k in lv["by_kind"].values())
+    for key in ("p50", "p95", *(("first_p50", "first_p95") if streaming else ())):
+        vals = [k["error"].get(key, math.nan) for lv in held for k in lv["by_kind"].values()
+                if k["counted"] and math.isfinite(k["error"].get(key, math.nan))]
         if vals:
             out[key] = max(vals)
     return out

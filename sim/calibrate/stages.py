@@ -49,7 +49,7 @@ import pandas as pd
 from botcap.sim.calibrate.bundles import Level, RunBundle
 from botcap.sim.calibrate.fit import EMPIRICAL_POINTS, MIN_SAMPLES, Fit, fit_positive
 from botcap.sim.calibrate.join import joined, outside_handler_s
-from botcap.sim.calibrate.predict import level_stats, measured_frame
+from botcap.sim.calibrate.predict import measured_frame
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario
@@ -112,9 +112,12 @@ def _outside_by_stage_row(b: RunBundle) -> pd.Series:
 
 
 def _below_knee(measured: pd.DataFrame, lv: Level) -> bool:
-    """Whether the bot kept up with ``lv``: its measured throughput (``predict.level_stats``: replies
-    received in the steady window per second) >= 90% of the arrival rate."""
-    return level_stats(measured, lv)["throughput_per_s"] >= KNEE_SHARE * lv.rate_per_s
+    """Whether the bot kept up with ``lv``: replies received in the steady window per second >= 90% of
+    the arrival rate. (Not ``level_stats``' throughput, which counts only requests sent in the window
+    and answered in it: a level's last seconds of second-long answers would look like a knee.)"""
+    t0, t1 = lv.steady_start_s, lv.end_s
+    done = measured["ok"] & (measured["replied"] >= t0) & (measured["replied"] < t1)
+    return float(done.sum()) / (t1 - t0) >= KNEE_SHARE * lv.rate_per_s
 
 
 def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:

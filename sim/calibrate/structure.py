@@ -1,0 +1,216 @@
+"""Infer a black-box bot's structure from the fakes' timelines: delivery, concurrency limits, retries.
+
+Nothing here is retyped by the user; everything is read from what the fake Telegram and fake Claude
+APIs saw (``timeline``). Each inferred value carries its evidence, and what could not be seen is
+said (``seen: false`` with the reason), so that the calibrated scenario lists its assumptions.
+
+* **Delivery**: the ``via`` of the fake Telegram's ``take`` events (getUpdates or webhook).
+* **Claude calls in flight** (``claude.concurrency_per_instance``): the most calls open at once. It is
+  a *limit* only when the count sat on it (``BINDING_SHARE`` of the busiest level's window) while the
+  bot was past its knee: a saturated semaphore sits at capacity, unlimited Poisson overlap only
+  touches its maximum.
+* **Updates in flight** (``handlers_per_instance``): a synchronous call in an async handler blocks
+  the event loop, so while one update is in a Claude call nothing else of the bot moves: no reply to
+  another chat goes out (a bot that handles one update at a time looks the same, and is modelled the
+  same). When, over the calls, the fake saw under ``BLOCKED_SHARE`` of the sends that independent work
+  would put inside them, the process handles one update at a time: the limit is 1.
+* **Work outside Claude** (``cpu_cores_per_instance``: the model's resource for the bot's own time):
+  past the knee, Little's law says how many updates' non-Claude work ran at once, ``X × S``, with X
+  the completions per second at the busiest level and S the mean time outside Claude at low load.
+  When neither Claude's limit nor a blocked loop explains the knee, that (rounded) is the limit (an
+  asyncpg pool, a semaphore, the event loop's one core: which, the outside cannot tell).
+* **Retries**: per request, a failed Claude call followed by another call; the spacing is the next
+  call's arrival minus the failed call's end.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from botcap.sim.calibrate.timeline import claude_calls, intervals_max, telegram_log, timeline
+
+__all__ = ["infer_structure", "BINDING_SHARE", "BLOCKED_SHARE", "KNEE_SHARE", "UNLIMITED"]
+
+BINDING_SHARE = 0.3     # share of the busiest level's window at the most-in-flight count: a ceiling
+BLOCKED_SHARE = 0.1     # events inside Claude calls / expected: below this the loop was blocked
+KNEE_SHARE = 0.9        # past the knee: under this share of a level's requests answered inside it
+MIN_EXPECTED = 20       # expected sends inside calls needed before a blocked loop can be told
+SHRINK_S = 0.002        # a call's own take and reply sit at its edges
+UNLIMITED = {"handlers_per_instance": 10_000, "claude.concurrency_per_instance": 10_000,
+             "cpu_cores_per_instance": 1024}   # the schema's ceilings: "no limit seen"
+
+
+def _level_rows(tl: pd.DataFrame, lv) -> pd.DataFrame:
+    return tl[(tl["sent"] >= lv.start_s) & (tl["sent"] < lv.end_s)]
+
+
+def level_load(b, tl: pd.DataFrame) -> list[dict]:
+    """Per level: rate, requests sent, answered inside the window, completions/s in the window, knee."""
+    out = []
+    for lv in b.levels:
+        rows = _level_rows(tl, lv)
+        answered = rows["ok"] & (rows["completed"] < lv.end_s)
+        done = tl["ok"] & (tl["completed"] >= lv.start_s) & (tl["completed"] < lv.end_s)
+        n = len(rows)
+        out.append({"level": lv.index, "rate_per_s": lv.rate_per_s, "sent": n,
+                    "answered_in_window": int(answered.sum()),
+                    "completions_per_s": float(done.sum()) / lv.duration_s,
+                    "past_knee": bool(n and answered.sum() < KNEE_SHARE * n)})
+    return out
+
+
+def _blocked_loop(tl: pd.DataFrame, calls: pd.DataFrame, log: pd.DataFrame) -> dict:
+    """Did other updates' replies go out while a Claude call was open? (see the module docstring)
+
+    Counted: sends and edits to *other* chats strictly inside a call (2 ms in from each end), against
+    what independent work would put there (each call's share of the time × the sends)."""
+    ok = calls[calls["ok"] & calls["request_id"].notna()] if len(calls) else calls
+    if not len(ok) or not len(log):
+        return {"seen": False, "why": "no linked Claude calls or no Telegram events"}
+    ev = log[log["event"].isin(["send", "edit"])]
+    t = pd.to_numeric(ev["at"], errors="coerce").to_numpy(dtype=float)
+    ev_chat = pd.to_numeric(ev["chat_id"], errors="coerce").to_numpy(dtype=float)
+    if not t.size:
+        return {"seen": False, "why": "no sends in telegram_log"}
+    chat_of = dict(zip(tl["request_id"], tl["chat_id"], strict=False))
+    a = pd.to_numeric(ok["arrived_at"]).to_numpy(dtype=float) + SHRINK_S
+    e = pd.to_numeric(ok["ended_at"]).to_numpy(dtype=float) - SHRINK_S
+    call_chat = ok["request_id"].astype(str).map(chat_of).to_numpy(dtype=float)
+    keep = e > a
+    a, e, call_chat = a[keep], e[keep], call_chat[keep]
+    order = np.argsort(t)
+    ts, cs = t[order], ev_chat[order]
+    lo = np.searchsorted(ts, a, side="right")
+    hi = np.searchsorted(ts, e, side="left")
+    observed = 0
+    for i in range(a.size):   # events of other chats inside each call
+        observed += int((cs[lo[i]:hi[i]] != call_chat[i]).sum())
+    span = float(ts[-1] - ts[0]) if ts.size > 1 else 0.0
+    expected = float(ts.size * (e - a).sum() / span) if span > 0 else 0.0
+    out = {"sends_inside_calls": observed, "expected_if_independent": expected, "calls": int(a.size)}
+    if expected < MIN_EXPECTED:
+        return {**out, "seen": False, "why": f"too little activity to tell (expected {expected:.1f} sends "
+                                               f"inside calls, need {MIN_EXPECTED})"}
+    return {**out, "seen": True, "blocked": observed < BLOCKED_SHARE * expected}
+
+
+def _retries(calls: pd.DataFrame) -> dict:
+    """Failed calls followed by another call of the same request: how many, how far apart."""
+    linked = calls[calls["request_id"].notna()] if len(calls) else calls
+    failed = int((~linked["ok"]).sum()) if len(linked) else 0
+    spacing, attempts = [], []
+    for _, g in (linked.groupby(linked["request_id"].astype(str)) if len(linked) else []):
+        g = g.sort_values("arrived_at")
+        attempts.append(len(g))
+        ok = g["ok"].to_numpy()
+        arr = g["arrived_at"].to_numpy(dtype=float)
+        end = g["ended_at"].to_numpy(dtype=float)
+        for i in range(len(g) - 1):
+            if not ok[i]:
+                spacing.append(float(arr[i + 1] - end[i]))
+    statuses = {str(k): int(v) for k, v in calls["status"].value_counts().items()} if len(calls) else {}
+    out = {"failed_calls": failed, "retried": len(spacing), "statuses": statuses,
+           "max_attempts_seen": int(max(attempts)) if attempts else 0, "seen": bool(spacing)}
+    if spacing:
+        s = np.asarray(spacing)
+        out.update(spacing_s={"median": float(np.median(s)), "min": float(s.min()), "max": float(s.max()),
+                              "cv": float(s.std() / s.mean()) if s.mean() > 0 else 0.0})
+    return out
+
+
+def infer_structure(b, fit_levels=None) -> dict:
+    """The structure of bundle ``b``'s bot (plain data; see the module docstring)."""
+    tl = timeline(b)
+    calls = claude_calls(b)
+    log = telegram_log(b)
+    loads = level_load(b, tl)
+    busiest = max(range(len(b.levels)), key=lambda i: loads[i]["rate_per_s"])
+    top_lv, top = b.levels[busiest], loads[busiest]
+    saturated = any(x["past_knee"] for x in loads)
+    out: dict = {"levels": loads, "saturated": saturated}
+
+    takes = log[log["event"] == "take"] if len(log) else log
+    vias = takes["via"].value_counts().to_dict() if len(takes) and "via" in takes else {}
+    out["mode"] = {"value": b.mode, "seen": bool(vias),
+                   "takes_by_via": {str(k): int(v) for k, v in vias.items()}}
+
+    ok_calls = calls[calls["ok"]] if len(calls) else calls
+    window = (top_lv.steady_start_s, top_lv.end_s)
+    if len(ok_calls):
+        top_n, share = intervals_max(ok_calls["arrived_at"], ok_calls["ended_at"], window)
+        all_n, _ = intervals_max(ok_calls["arrived_at"], ok_calls["ended_at"])
+        binding = bool(saturated and top["past_knee"] and share >= BINDING_SHARE and top_n == all_n)
+        out["claude_in_flight"] = {"max": all_n, "busiest_level_max": top_n, "share_at_max": share,
+                                   "limit": all_n if binding else None, "seen": binding}
+    else:
+        out["claude_in_flight"] = {"max": 0, "limit": None, "seen": False}
+
+    blocked = _blocked_loop(tl, calls, log)
+    out["loop_blocked_by_claude"] = blocked
+    serial = bool(blocked.get("seen") and blocked.get("blocked"))
+    out["updates_in_flight"] = {"limit": 1 if serial else None, "seen": serial,
+                                "why": ("the event loop stood still during every Claude call: one update at "
+                                        "a time per process" if serial else
+                                        "other updates moved during Claude calls: no per-process limit seen")}
+
+    if serial:
+        tl = serial_starts(tl)
+    good = _service_rows(tl, b, fit_levels)
+    s_nc = float((good["pre_s"] + good["post_s"]).mean()) if len(good) else math.nan
+    s_cl = float(good["claude_s"].fillna(0).mean()) if len(good) else math.nan
+    x = top["completions_per_s"]
+    work = {"completions_per_s": x, "mean_outside_claude_s": s_nc, "mean_claude_s": s_cl,
+            "little_outside_claude": x * s_nc if math.isfinite(s_nc) else math.nan,
+            "little_claude": x * s_cl if math.isfinite(s_cl) else math.nan, "limit": None, "seen": False}
+    claude_explains = out["claude_in_flight"]["limit"] is not None
+    if saturated and top["past_knee"] and not serial and not claude_explains and math.isfinite(s_nc):
+        c = work["little_outside_claude"]
+        work["limit"] = max(1, int(round(c)))
+        work["seen"] = True
+    out["work_outside_claude"] = work
+    out["retries"] = _retries(calls)
+    out["kinds"] = {str(k): _kind_summary(g) for k, g in good.groupby("kind")}
+    return out
+
+
+def serial_starts(tl: pd.DataFrame) -> pd.DataFrame:
+    """``tl`` with ``pre_s`` measured from when a one-at-a-time bot could start on the update: the later
+    of its take and the previous update's reply (in reply order). Why: such a bot takes updates (a
+    getUpdates batch, webhook POSTs) while it is still busy; the time they then wait is queueing, which
+    the model adds itself (handler slot), not service."""
+    out = tl.copy()
+    done = out["completed"].to_numpy(dtype=float)
+    order = np.argsort(np.where(np.isfinite(done), done, np.inf), kind="stable")
+    prev = np.full(len(out), -np.inf)
+    prev[order[1:]] = done[order[:-1]]
+    start = np.fmax(out["taken"].to_numpy(dtype=float), np.where(np.isfinite(prev), prev, -np.inf))
+    has = out["has_claude"].to_numpy(dtype=bool)
+    out["pre_s"] = np.where(has, out["first_claude"].to_numpy(dtype=float) - start, done - start)
+    out["first_reply_delay_s"] = out["first_reply"].to_numpy(dtype=float) - start
+    return out
+
+
+def _service_rows(tl: pd.DataFrame, b, fit_levels) -> pd.DataFrame:
+    """Requests that show service times unqueued: answered, no failed Claude attempt, sent in a fitted
+    level below the knee (the quietest fitted levels when every fitted level is past it)."""
+    levels = [lv for lv in b.levels if fit_levels is None or any(
+        f.bundle == lv.bundle and f.index == lv.index for f in fit_levels)]
+    loads = {x["level"]: x for x in level_load(b, tl)}
+    below = [lv for lv in levels if not loads[lv.index]["past_knee"]]
+    use = below or sorted(levels, key=lambda lv: lv.rate_per_s)[:1]
+    mask = np.zeros(len(tl), dtype=bool)
+    for lv in use:
+        mask |= ((tl["sent"] >= lv.start_s) & (tl["sent"] < lv.end_s)).to_numpy()
+    ok = tl["ok"] & (tl["claude_attempts"] <= tl["claude_calls"]) & np.isfinite(tl["pre_s"])
+    return tl[mask & ok.to_numpy()]
+
+
+def _kind_summary(g: pd.DataFrame) -> dict:
+    return {"n": int(len(g)), "claude_share": float(g["has_claude"].mean()),
+            "claude_calls_per_request": float(g["claude_calls"].mean()),
+            "pre_s": float(g["pre_s"].mean()), "post_s": float(g["post_s"].mean()),
+            "claude_s": float(g["claude_s"].fillna(0).mean()),
+            "first_reply_delay_s": float(g["first_reply_delay_s"].mean()),
+            "streams": bool((g["first_reply"] < g["completed"] - 1e-3).mean() > 0.5)}
