@@ -1,0 +1,99 @@
+"""``botcap report``: build the architects' and planners' page (thin: options, progress, write)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from botcap.cliutil import JsonFlag, ScenarioFile, SetOption, dumps, load
+from botcap.errors import BadInput
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Folder for index.html and report.json (default reports/<scenario file name or 'default'>).",
+    ),
+]
+QuickFlag = Annotated[bool, typer.Option("--quick", help="Fewer variants, 1 replication of 45 min (for CI).")]
+WorkersOption = Annotated[int, typer.Option("--workers", help="Processes simulating variants in parallel.")]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Base seed (default: the scenario's).")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``botcap report`` to the root app."""
+    app.command("report")(report)
+
+
+def check_out(out: Path) -> None:
+    """Refuse a folder that is not an earlier report (nothing of the user's is replaced)."""
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
+        raise BadInput(
+            f"--out {out}: folder is not empty and holds no earlier report.json; choose a new or empty folder"
+        )
+    parent = out.absolute().parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
+                raise BadInput(f"--out {out}: cannot create a folder under {p} (not a writable directory)")
+            break
+
+
+def report(
+    file: ScenarioFile = None,
+    set_: SetOption = None,
+    out: OutOption = None,
+    quick: QuickFlag = False,
+    workers: WorkersOption = 1,
+    seed: SeedOption = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Build index.html (self-contained) and report.json: each section with its derived recommendation."""
+    if not 1 <= workers <= 64:
+        raise BadInput(f"--workers: must be in 1..64 (got {workers})")
+    if seed is not None and not 0 <= seed <= 2**63 - 1:
+        raise BadInput(f"--seed: must be in 0..{2**63 - 1} (got {seed})")
+    scenario = load(file, set_)
+    out = out if out is not None else Path("reports") / (file.stem if file is not None else "default")
+    check_out(out)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from botcap.report.build import build_report, write_report
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("report", total=1.0)
+        data, plots = build_report(
+            scenario,
+            quick=quick,
+            workers=workers,
+            seed=seed,
+            progress=lambda f, label: bar.update(task, completed=f, description=label),
+        )
+        write_report(data, plots, out)
+    if json_:
+        typer.echo(dumps(data))
+    else:
+        typer.echo(f"wrote {out}/index.html and {out}/report.json ({data['build_s']:g} s)")
+        for sid in data["order"]:
+            rec = data["sections"][sid]["recommendation"]
+            from botcap.report.fmt import format_value
+
+            text = rec["template"].format(
+                **{k: format_value(v, rec["fmt"][k]) for k, v in rec["values"].items()}
+            )
+            typer.echo(f"  {sid}: {text}")

@@ -1,0 +1,52 @@
+"""What every section is given: the base scenario, the window, the run budget and the two engines.
+
+Why a context object: sections ask ``ctx.sim(variants)`` for simulated summaries and ``ctx.cost(sets)``
+for the cost model's JSON and know nothing of processes, memoisation or progress bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from botcap.report.variants import Probe, Window, summaries, with_sets
+from botcap.scenario import Scenario
+
+__all__ = ["Ctx"]
+
+
+@dataclass
+class Ctx:
+    base: Scenario
+    window: Window
+    quick: bool = False
+    workers: int = 1
+    cost_draws: int | None = None
+    label: Callable[[str], None] = lambda text: None
+    _costs: dict = field(default_factory=dict)
+
+    def sim(
+        self, variants: Sequence[Sequence[str]], probe: Probe | None = None, what: str = ""
+    ) -> list[dict]:
+        """Summaries of ``variants`` (``--set`` lists on the base scenario) over the report's window."""
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            self.label(f"{what}: {done[0]}/{len(variants)} variants simulated")
+
+        self.label(f"{what}: 0/{len(variants)} variants simulated")
+        return summaries(self.base, variants, self.window, workers=self.workers, probe=probe, progress=step)
+
+    def scenario(self, sets: Sequence[str] = ()) -> Scenario:
+        return with_sets(self.base, sets)
+
+    def cost(self, sets: Sequence[str] = (), *, uncertainty: bool = False) -> dict:
+        """``botcap cost --json`` of the base scenario with ``sets`` (Monte Carlo only when asked)."""
+        from botcap.costmodel.result import run_cost
+
+        key = (tuple(sets), uncertainty)
+        if key not in self._costs:
+            draws = self.cost_draws if uncertainty else 0
+            self._costs[key] = run_cost(self.scenario(sets), draws=draws).data
+        return self._costs[key]
