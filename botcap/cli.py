@@ -25,6 +25,7 @@ app.add_typer(scenario_app, name="scenario")
 # Packages that add commands: each has a module with ``register(app: typer.Typer)``.
 COMMAND_MODULES = (
     "botcap.sim.cli", "botcap.sim.calibrate.cli", "botcap.loadtest.cli", "botcap.costmodel.cli",
+    "botcap.report.cli",
 )
 
 
