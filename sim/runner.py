@@ -1,4 +1,4 @@
-"""Replications of one scenario: seeds, optional worker processes, the warm-up cut, pooling.
+"""Replications of one scenario: seeds, an optional executor (Dask), the warm-up cut, pooling.
 
 Why apart from the engine: ``botcap.sim.engine.simulate`` runs one replication and knows nothing of
 confidence intervals; everything that turns several runs into one result (independent seeds, the
@@ -8,9 +8,8 @@ warm-up cut, a pooled table) lives here, so the summary, the CLI and the capacit
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -115,13 +114,15 @@ def _one(scenario: Scenario, index: int, seed: int, hours: float | None,
 
 
 def run(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,
-        hours: float | None = None, workers: int = 1, progress: Progress | None = None) -> SimResult:
+        hours: float | None = None, workers: int = 1, progress: Progress | None = None,
+        executor: Executor | None = None) -> SimResult:
     """Run ``replications`` (default: the scenario's) independent replications and pool them.
 
     ``seed`` (default: scenario.seed) is the base from which each replication's seed is derived.
-    With ``workers`` > 1 the replications run in that many processes (results are identical to a
-    sequential run: each replication depends only on its own seed); progress then advances per
-    finished replication instead of per simulated minute.
+    With an ``executor`` (``botcap.sim.cluster.dask_executor``: a Dask cluster) the replications are
+    its tasks; ``workers`` > 1 without one starts a local Dask cluster of that many processes for
+    this run. Results are identical to a sequential run (each replication depends only on its own
+    seed); progress then advances per finished replication instead of per simulated minute.
     """
     check_options(scenario, seed=seed, replications=replications, hours=hours, workers=workers)
     base = scenario.seed if seed is None else seed
@@ -130,7 +131,13 @@ def run(scenario: Scenario, *, seed: int | None = None, replications: int | None
     horizon_s = (scenario.horizon.hours if hours is None else hours) * 3600.0
     report = progress or (lambda fraction, label: None)
     done: list[Replication] = []
-    if workers == 1 or n == 1:
+    if executor is None and workers > 1 and n > 1:
+        from botcap.sim.cluster import dask_executor
+
+        with dask_executor(workers=min(workers, n)) as local:
+            return run(scenario, seed=seed, replications=replications, hours=hours, progress=progress,
+                       executor=local)
+    if executor is None or n == 1:
         for i, s in enumerate(seeds):
             label = f"replication {i + 1}/{n}"
 
@@ -140,12 +147,15 @@ def run(scenario: Scenario, *, seed: int | None = None, replications: int | None
             report(i / n, label)
             done.append(_one(scenario, i, s, hours, step))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, n, os.cpu_count() or 1)) as pool:
-            futures = [pool.submit(_one, scenario, i, s, hours) for i, s in enumerate(seeds)]
-            report(0.0, f"{n} replications in {workers} processes")
+        futures = [executor.submit(_one, scenario, i, s, hours) for i, s in enumerate(seeds)]
+        report(0.0, f"{n} replications on the cluster")
+        try:
             for k, future in enumerate(as_completed(futures), start=1):
                 done.append(future.result())
                 report(k / n, f"replication {k}/{n} done")
+        finally:
+            for future in futures:
+                future.cancel()
         done.sort(key=lambda r: r.index)
     report(1.0, "done")
     return SimResult(scenario=scenario, seed=base, replications=done)
