@@ -110,7 +110,8 @@ def sim_capacity(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOp
 
 
 GridOption = Annotated[list[str] | None, typer.Option(
-    "--grid", help="A swept key and its values: dotted.path=v1,v2,... (YAML-typed). Repeatable: every combination.")]
+    "--grid", help="A swept key and its values: dotted.path=v1,v2,... (YAML-typed). Repeatable: "
+                    "every combination.")]
 RangeOption = Annotated[list[str] | None, typer.Option(
     "--range", help="With --lhs: a swept key and its range, dotted.path=lo..hi. Repeatable.")]
 DaskOption = Annotated[str | None, typer.Option(
@@ -220,7 +221,8 @@ def print_summary(s: dict, out: Path | None = None) -> None:
                "db_server": "db_server_busy"}
     for key, d in s["wait_s"].items():
         waits.add_row(key, _f(d["mean"]), _f(d["p95"]), _f(d.get("share_waited")),
-                      _f(d.get("p95_of_waiting")), _f(util.get(util_of.get(key, ""), math.nan)))
+                      _f(d.get("p95_of_waiting")),
+                      _f(util.get(util_of.get(key, ""), math.nan)))
     console.print(waits)
     c, dg, db = s["claude"], s["digests"], s["db"]
     tokens = ", ".join(f"{m}: {t['input']:,} in / {t['output']:,} out"
