@@ -10,6 +10,7 @@ updater, so no network is used), then the repo's ``prices_override.yaml``. Infra
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from typing import Protocol
 import yaml
 
 from botcap.errors import BadInput
+from botcap.inputs import clip, short
 
 __all__ = ["RATE_KEYS", "ModelPrice", "PriceSource", "GenaiPricesSource", "OverrideSource", "PriceBook",
            "load_price_book", "repo_override_document"]
@@ -146,17 +148,18 @@ class OverrideSource:
 
 def _number(entry: dict, key: str, where: str, high: float | None = None) -> float:
     value = entry.get(key)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    ok = (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+          and value >= 0)
     if not ok or (high is not None and value > high):
-        allowed = f"a number from 0 to {high}" if high is not None else "a number >= 0"
-        raise BadInput(f"{where}.{key}: must be {allowed} (got {value!r})")
+        allowed = f"a finite number from 0 to {high}" if high is not None else "a finite number >= 0"
+        raise BadInput(f"{where}.{key}: must be {allowed} (got {short(value)})")
     return float(value)
 
 
 def _date(entry: dict, where: str) -> str:
     value = str(entry.get("as_of", ""))
     if not _DATE.match(value):
-        raise BadInput(f"{where}.as_of: must be a date YYYY-MM-DD (got {entry.get('as_of')!r})")
+        raise BadInput(f"{where}.as_of: must be a date YYYY-MM-DD (got {short(entry.get('as_of'))})")
     return value
 
 
@@ -202,9 +205,108 @@ def _user_document(path: str) -> dict:
     from botcap.scenario import read_document  # same file checks and messages as scenario files
 
     try:
-        return read_document(Path(path))
+        doc = read_document(Path(path))
+        check_override_document(doc, repo_override_document())
+        return doc
     except BadInput as e:
-        raise BadInput([f"costs.prices.override_file: {line}" for line in e.lines]) from None
+        raise BadInput([f"costs.prices.override_file: {path}: {line}"
+                        if not line.startswith(str(path)) else f"costs.prices.override_file: {line}"
+                        for line in e.lines]) from None
+
+
+_CLAUDE_KEYS = (*(f"{k}_mtok_usd" for k in RATE_KEYS), "batch_discount", "long_context_threshold_tokens",
+                "long_context_mult", "source", "as_of", "verified", "disagrees_with_genai_prices")
+
+
+def check_override_document(doc: dict, repo: dict) -> None:
+    """A user's price file, checked whole before any price is read: one BadInput line per problem.
+
+    Claude entries: a mapping per model with every rate a finite number >= 0 (``_number``), a date,
+    known keys only. Plan entries (neon, railway, cloudflare_workers) follow the repo file's shape:
+    known keys only (a new plan name takes the shape of its sibling plans), a number where the repo
+    file has a number (finite, >= 0; not text, not null, not true/false), a mapping where it has one.
+    """
+    problems: list[str] = []
+    allowed_top = [k for k in repo if k != "genai_prices"]
+    for key, value in doc.items():
+        if key not in allowed_top:
+            problems.append(f"{_key(key)}: unknown key (allowed: {', '.join(allowed_top)})")
+        elif key == "claude":
+            problems += _check_claude(value)
+        else:
+            problems += _check_shape(value, repo[key], str(key))
+    if problems:
+        raise BadInput(problems)
+
+
+def _check_claude(claude) -> list[str]:
+    if not isinstance(claude, dict):
+        return [f"claude: must be a mapping of model id to prices (got {short(claude)})"]
+    problems = []
+    for model, entry in claude.items():
+        where = f"claude.{_key(model)}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a mapping of prices (got {short(entry)})")
+            continue
+        unknown = [k for k in entry if k not in _CLAUDE_KEYS]
+        if unknown:
+            problems.append(f"{where}.{_key(unknown[0])}: unknown key "
+                            f"(allowed: {', '.join(_CLAUDE_KEYS)})")
+            continue
+        try:
+            OverrideSource({"claude": {model: entry}}, "").model_price(model)
+            _check_long_context(entry, where)
+        except BadInput as e:
+            problems += [line.removeprefix(": ") for line in e.lines]   # the source name "" -> ": claude.X"
+    return problems
+
+
+def _key(key) -> str:
+    return clip(key) if isinstance(key, str) else short(key)
+
+
+def _check_long_context(entry: dict, where: str) -> None:
+    threshold = entry.get("long_context_threshold_tokens")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int)
+                                  or threshold < 1):
+        raise BadInput(f"{where}.long_context_threshold_tokens: must be a whole number >= 1 or null "
+                       f"(got {short(threshold)})")
+    mult = entry.get("long_context_mult")
+    if mult is None:
+        return
+    if not isinstance(mult, dict):
+        raise BadInput(f"{where}.long_context_mult: must be a mapping of rate to multiplier "
+                       f"(got {short(mult)})")
+    for k in mult:
+        if k not in RATE_KEYS:
+            raise BadInput(f"{where}.long_context_mult.{_key(k)}: unknown key "
+                           f"(allowed: {', '.join(RATE_KEYS)})")
+        _number(mult, k, f"{where}.long_context_mult")
+
+
+def _check_shape(value, like, where: str) -> list[str]:
+    """``value`` against the repo file's ``like`` at the same place (see check_override_document)."""
+    if isinstance(like, dict):
+        if not isinstance(value, dict):
+            return [f"{where}: must be a mapping (got {short(value)})"]
+        problems = []
+        for k, v in value.items():
+            if k in like:
+                problems += _check_shape(v, like[k], f"{where}.{k}")
+            else:   # a new plan name could not be chosen either: the scenario's plan is a fixed list
+                problems.append(f"{where}.{_key(k)}: unknown key (allowed: {', '.join(map(str, like))})")
+        return problems
+    if isinstance(like, bool) or like is None:
+        return []
+    if isinstance(like, int | float):
+        ok = (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+              and value >= 0)
+        return [] if ok else [f"{where}: must be a finite number >= 0 (got {short(value)})"]
+    if isinstance(like, str):
+        if where.endswith(".as_of") and not (isinstance(value, str) and _DATE.match(value)):
+            return [f"{where}: must be a date YYYY-MM-DD (got {short(value)})"]
+        return [] if isinstance(value, str) else [f"{where}: must be text (got {short(value)})"]
+    return []
 
 
 def load_price_book(prices_spec, api_models: list[str], today: date | None = None) -> PriceBook:

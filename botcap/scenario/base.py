@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Share = Annotated[float, Field(ge=0, le=1)]
 NonNegSeconds = Annotated[float, Field(ge=0)]
 PosSeconds = Annotated[float, Field(gt=0)]
-NonNegUsd = Annotated[float, Field(ge=0)]
+NonNegUsd = Annotated[float, Field(ge=0, le=1e12)]   # bounded: sums and products of USD stay finite
 
 
 def _takes_bool(annotation) -> bool:

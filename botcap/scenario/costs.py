@@ -15,7 +15,8 @@ from pydantic import Field, model_validator
 
 from botcap.scenario.base import NonNegUsd, Share, Spec
 
-NonNeg = Annotated[float, Field(ge=0)]
+# bounded far above any real value so that products of them (revenue, bytes, tokens) stay finite
+NonNeg = Annotated[float, Field(ge=0, le=1e9)]
 DIGEST_KIND = "digest"
 """The action name of the daily digest (workload.digests) in tier profiles."""
 
@@ -33,7 +34,8 @@ class Tier(Spec):
     """One subscription tier (or the free users): who they are, what they do, what they pay."""
 
     share: Share = Field(description="share of daily active users on this tier")
-    price_stars: NonNeg = Field(description="subscription price in Telegram Stars per 30 days (0 = free)")
+    price_stars: float = Field(ge=0, le=1e6, description="subscription price in Telegram Stars per 30 days "
+                                                           "(0 = free)")
     usage_mult: NonNeg = Field(default=1.0, description="x the workload's per-DAU actions per day")
     actions_per_user_day: dict[str, NonNeg] = Field(
         default_factory=dict, description="per-kind actions per user per day (overrides usage_mult)")

@@ -81,10 +81,10 @@ def test_user_override_file_wins_and_names_itself(default_scenario, tmp_path):
 
 
 @pytest.mark.parametrize("entry, message", [
-    ("{input_mtok_usd: -1}", "claude.claude-haiku-4-5.input_mtok_usd: must be a number >= 0 (got -1)"),
+    ("{input_mtok_usd: -1}", "claude.claude-haiku-4-5.input_mtok_usd: must be a finite number >= 0 (got -1)"),
     ("{input_mtok_usd: 1, output_mtok_usd: 5, cache_read_mtok_usd: 0.1, cache_write_5m_mtok_usd: 1.25,"
      " cache_write_1h_mtok_usd: 2, batch_discount: 1.5}",
-     "batch_discount: must be a number from 0 to 1.0 (got 1.5)"),
+     "batch_discount: must be a finite number from 0 to 1.0 (got 1.5)"),
 ])
 def test_bad_override_values_name_the_key(default_scenario, tmp_path, entry, message):
     f = tmp_path / "bad.yaml"
