@@ -1,7 +1,7 @@
 """``run_cost``: the whole cost model on one scenario, as plain data (the ``botcap cost --json`` object).
 
 Why plain data: the CLI prints it, ``--out`` writes it with the plots, reports read it; the names
-are fixed by CONTRACTS.md and issue 6. Per-user values of a tier without users are None (JSON null).
+are fixed by docs/contracts.md and issue 6. Per-user values of a tier without users are None (JSON null).
 A calibrated scenario adds ``calibration`` (``botcap.provenance.calibration_facts``: which load-test
 runs its numbers come from); so does a ``--from-sim`` summary of one, under ``volumes.sim``.
 """

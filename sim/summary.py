@@ -1,4 +1,4 @@
-"""The ``botcap sim run --json`` object (CONTRACTS.md) from a ``SimResult``, and its SLO verdict.
+"""The ``botcap sim run --json`` object (docs/contracts.md) from a ``SimResult``, and its SLO verdict.
 
 Why one function builds it: the CLI prints it, ``--out`` writes it, the capacity search and the
 gates read it, so it must be computed once, the same way. Counts are summed over replications,

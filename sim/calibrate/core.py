@@ -40,7 +40,7 @@ __all__ = ["Calibrated", "calibrate", "parse_holdout"]
 
 @dataclass
 class Calibrated:
-    report: dict            # the `botcap calibrate --json` object (CONTRACTS.md)
+    report: dict            # the `botcap calibrate --json` object (docs/calibration.md)
     document: dict          # the calibrated scenario as plain data
     scenario: Scenario
     bundles: list[RunBundle]

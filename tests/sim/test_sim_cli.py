@@ -22,7 +22,7 @@ SHORT = [MMC, "--hours", "0.5"]
 # an SLO no run can meet: `sim run` must still exit 0 (only capacity/gates exit 1)
 STRICT = ["--set", "slo.p95_s={work: 0.01}"]
 
-# CONTRACTS.md, `botcap sim run --json`: top-level keys and the keys inside each block
+# docs/contracts.md, `botcap sim run --json`: top-level keys and the keys inside each block
 CONTRACT = {
     "scenario": None, "seed": None, "replications": None, "simulated_s": None, "throughput_per_s": None,
     "requests": {"arrived", "completed", "failed", "timed_out"},
