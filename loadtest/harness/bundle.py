@@ -1,4 +1,4 @@
-"""The RunBundle folder (CONTRACTS.md): written by ``botcap loadtest run``, read by the gate.
+"""The RunBundle folder (docs/runbundle.md): written by ``botcap loadtest run``, read by the gate.
 
 Layout of ``DIR``::
 
