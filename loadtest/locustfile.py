@@ -1,8 +1,9 @@
 """Telegram users chatting with a bot: ``locust -f loadtest/locustfile.py --host FAKE_TELEGRAM_URL``.
 
-``ChatUser`` is a person in a private chat with the bot (closed workload): they list their notes,
-write notes, ask quick and deep questions in the scenario's proportions, and think between
-messages. ``ArrivalGenerator`` is the open workload: messages arrive on a schedule (``--arrivals
+``ChatUser`` is a person in a private chat with the bot (closed workload): they send messages of
+the scenario's kinds in the scenario's proportions (each kind's text from ``workload.kinds.<kind>.
+message``; the reference bot's notes and questions by default), and think between messages.
+``ArrivalGenerator`` is the open workload: messages arrive on a schedule (``--arrivals
 '10@60'``) from new chats, whether or not earlier ones have been answered.
 
 Every message is timed end to end, from the update sent to the bot's reply arriving at the fake
@@ -12,7 +13,10 @@ update queue (a long-polling bot). All options also read ``BOTCAP_*`` environmen
 scenario comes from ``BOTCAP_SCENARIO`` (default: botcap's embedded scenario).
 """
 
+import numpy as np
+from botcap.loadtest.users.arrivals import KindPicker
 from botcap.loadtest.users.locust_glue import (
+    MESSAGES,
     MIX,
     RECORDER,
     endpoint,
@@ -27,11 +31,6 @@ from locust import FastHttpUser, task
 from locust.exception import StopUser
 
 
-def share(kind: str) -> int:
-    """A kind's @task weight: its share of the scenario's mix, in thousandths."""
-    return round(MIX.get(kind, 0) * 1000)
-
-
 class ChatUser(FastHttpUser):
     """A person chatting with the bot; one private chat each, messages by the scenario's mix."""
 
@@ -40,7 +39,9 @@ class ChatUser(FastHttpUser):
     def on_start(self):
         _, endpoints = endpoint(self.environment)
         chat_id = new_id()
-        self.chat = TelegramChat(endpoints[chat_id % len(endpoints)], http_of(self), chat_id=chat_id)
+        self.chat = TelegramChat(endpoints[chat_id % len(endpoints)], http_of(self), chat_id=chat_id,
+                                 messages=MESSAGES)
+        self.pick = KindPicker(MIX, np.random.default_rng([self.environment.parsed_options.seed, chat_id]))
         cap = self.environment.parsed_options.max_requests
         self.left = -(-cap // total_users(self.environment)) if cap else None  # this user's share
         if self.environment.parsed_options.tour:  # a smoke test: every kind at least once
@@ -48,21 +49,10 @@ class ChatUser(FastHttpUser):
                 self.say(kind)
                 self.wait()  # thinks between messages, as in the tasks
 
-    @task(share("command"))
-    def list_notes(self):
-        self.say("command")
-
-    @task(share("note"))
-    def write_a_note(self):
-        self.say("note")
-
-    @task(share("chat_simple"))
-    def ask_a_quick_question(self):
-        self.say("chat_simple")
-
-    @task(share("chat_deep"))
-    def ask_a_deep_question(self):
-        self.say("chat_deep")
+    @task
+    def say_something(self):
+        """A message of a kind drawn by the scenario's mix (any kinds: the bot's own language)."""
+        self.say(self.pick())
 
     def say(self, kind: str):
         RECORDER.report(self.environment, self.chat.send(kind), level=0)

@@ -8,6 +8,8 @@ Layout of ``DIR``::
     requests.parquet      one row per end-to-end request (kind, sent_at, replied_at, latency_s, ok,
                           error, level, ...); dropped arrivals are not requests: counted in run.json
     stages.parquet        the staging bot's per-stage timings (when the run used the staging stack)
+    telegram_log.parquet  what the fake Telegram API saw the bot do (takes, sends, edits, actions)
+    claude_calls.parquet  every call to the fake Claude API, linked to its request (docs/runbundle.md)
     digests.parquet       one row per digest (digest-burst runs only)
     locust_stats.csv, locust_stats_history.csv, locust_failures.csv, locust_exceptions.csv, locust.html
 
@@ -34,7 +36,10 @@ STAGES = "stages.parquet"
 DIGESTS = "digests.parquet"
 LOCUST_PREFIX = "locust"
 REQUEST_COLUMNS = ("kind", "sent_at", "posted_at", "replied_at", "latency_s", "ok", "error", "level",
-                   "chat_id", "message_id", "worker")
+                   "chat_id", "message_id", "worker",
+                   # black-box matching (docs/runbundle.md); the fakes' timelines are joined later
+                   "request_id", "reply_match", "first_reply_at", "completed_at", "reply_method", "reply_len",
+                   "webhook_done_at", "schedule_start_at")
 
 
 def write_run_json(out: Path, run: dict[str, Any]) -> None:

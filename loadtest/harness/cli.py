@@ -70,6 +70,10 @@ def run_command(
     users: Annotated[int | None, typer.Option(help="Closed workload of N chatting users.")] = None,
     rate: Annotated[float | None, typer.Option(help="Open workload: R arrivals/s (Poisson).")] = None,
     duration: Annotated[float | None, typer.Option(help="Seconds of load.")] = None,
+    arrivals: Annotated[str | None, typer.Option(
+        help="Open workload of load levels RATE@SECONDS, comma-separated (e.g. '1@30,2@30,4@30').")] = None,
+    warmup: Annotated[float | None, typer.Option(
+        help="Seconds at the start of each level marked not steady.")] = None,
     workers: Annotated[int, typer.Option(help="Locust master + N local worker processes.")] = 0,
     instances: Annotated[int, typer.Option(help="Staging bot instances.")] = 1,
     mode: Annotated[str, typer.Option(help="Staging bot mode: webhook or polling.")] = "webhook",
@@ -80,6 +84,24 @@ def run_command(
     = None,
     baseline: BaselineOpt = None,
     seed: Annotated[int | None, typer.Option(help="Seed of arrivals and the fakes.")] = None,
+    reply_match: Annotated[str, typer.Option(
+        help="How a reply is recognised: next_message (the bot's next text in the chat), reply_to (a "
+             "reply to the user's message) or stream (first text, then edits until --stream-quiet s "
+             "of silence).")] = "next_message",
+    reply_timeout: Annotated[float | None, typer.Option(
+        help="Seconds to wait for a reply (default: the profile's).")] = None,
+    max_error_rate: Annotated[float, typer.Option(
+        help="More failed requests than this share: exit 1 with the reason.")] = 0.5,
+    stream_quiet: Annotated[float, typer.Option(
+        help="--reply-match stream: seconds without a send/edit that end an answer.")] = 1.0,
+    mix: Annotated[str | None, typer.Option(
+        help="Kinds, shares and messages, e.g. 'chat=0.7:text 120,help=0.3:/help' (a bot without "
+             "commands: 'chat=1:text 80').")] = None,
+    claude_url: Annotated[str | None, typer.Option(
+        help="External bot: the fake Claude API it uses (its calls are logged and linked).")] = None,
+    bot_pid: Annotated[int | None, typer.Option(help="External bot on this machine: its PID (CPU).")] = None,
+    allow_host: Annotated[str | None, typer.Option(
+        help="Let --target/--telegram-url/--claude-url name this non-loopback host (exactly).")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Run Locust headless against the staging stack (or --target) and write a RunBundle."""
@@ -99,13 +121,22 @@ def run_command(
         raise BadInput("--telegram-url: required with --target (the fake Telegram API your bot uses)")
     if mode not in ("webhook", "polling"):
         raise BadInput(f"--mode: must be webhook or polling (got {mode!r})")
-    p = resolve(profile, users=users, rate=rate, duration_s=duration, workers=workers)
+    from botcap.loadtest.harness.flags import check_run_flags  # every flag, before anything starts
+    from botcap.loadtest.harness.profiles import PROFILES
+    check_run_flags(target=target, telegram_url=telegram_url, claude_url=claude_url, allow_host=allow_host,
+                    rate=rate, duration=duration, users=users, workers=workers, instances=instances,
+                    out=out, default_load_s=PROFILES[profile].load_s if profile in PROFILES else None)
+    p = resolve(profile, users=users, rate=rate, duration_s=duration, workers=workers, arrivals=arrivals,
+                warmup_s=warmup)
+    p = _matching_flags(p, reply_match, reply_timeout, max_error_rate, stream_quiet, mix, bot_pid)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = out or Path("runs") / f"{p.name}-{stamp}"
     opts = RunOptions(profile=p, out=out, scenario=load(scenario, None), target=target or None,
                       telegram_url=telegram_url, bot_token=bot_token, webhook_secret=secret,
                       workers=workers, instances=instances, mode=mode, live=not json_, seed=seed,
-                      external_bot=bool(telegram_url))
+                      external_bot=bool(telegram_url), reply_match=reply_match,
+                      max_error_rate=max_error_rate, stream_quiet_s=stream_quiet, claude_url=claude_url,
+                      bot_pid=bot_pid, mix=mix)
     run = run_load(opts)
     result = None
     if thresholds is not None:
@@ -113,19 +144,58 @@ def run_command(
         result = evaluate(thresholds, out, baseline)
     if json_:
         emit_json({"out": str(out), "complete": run["complete"], "reason": run.get("reason"),
-                   "counts": run.get("counts"), "summary": run.get("summary"), "gate": result})
+                   "counts": run.get("counts"), "summary": run.get("summary"), "gate": result,
+                   "verdict": run.get("verdict"), "linking": run.get("linking")})
     else:
         typer.echo(f"RunBundle: {out}  complete: {run['complete']}" +
                    (f" ({run.get('reason')})" if not run["complete"] else ""))
         typer.echo(f"requests: {run.get('counts')}")
+        if run.get("linking"):
+            typer.echo(f"Claude calls linked: {run['linking']}")
         if result is not None:
             _print_gate(result, False)
     if str(run.get("reason") or "").startswith("interrupted"):
         raise SystemExit(130)
+    if run.get("verdict"):
+        typer.echo(run["verdict"], err=True)
+        gate_failed()
     if result is not None and not result["passed"]:
         gate_failed()
     if result is None and not run["complete"]:
         gate_failed()
+
+
+def _matching_flags(p, reply_match: str, reply_timeout: float | None, max_error_rate: float,
+                    stream_quiet: float, mix: str | None, bot_pid: int | None):
+    """Check the reply-matching flags (exit 2 naming the flag) and put --reply-timeout in the profile."""
+    import dataclasses
+    import math
+
+    from botcap.loadtest.users.telegram import REPLY_MATCHES
+
+    from botcap.errors import BadInput
+
+    if reply_match not in REPLY_MATCHES:
+        raise BadInput(f"--reply-match: must be one of {', '.join(REPLY_MATCHES)} (got {reply_match!r})")
+    if reply_timeout is not None and not (math.isfinite(reply_timeout) and 0 < reply_timeout <= 3600):
+        raise BadInput(f"--reply-timeout: must be > 0 and <= 3600 seconds (got {reply_timeout})")
+    if not (math.isfinite(max_error_rate) and 0 <= max_error_rate <= 1):
+        raise BadInput(f"--max-error-rate: must be between 0 and 1 (got {max_error_rate})")
+    if not (math.isfinite(stream_quiet) and 0 < stream_quiet <= 60):
+        raise BadInput(f"--stream-quiet: must be > 0 and <= 60 seconds (got {stream_quiet})")
+    if mix is not None:
+        from botcap.loadtest.users.messages import parse_mix
+        try:
+            parse_mix(mix, {})
+        except ValueError as e:
+            raise BadInput(str(e)) from None
+    if bot_pid is not None:
+        import psutil
+        if bot_pid <= 0 or not psutil.pid_exists(bot_pid):
+            raise BadInput(f"--bot-pid: no process {bot_pid} on this machine")
+    if reply_timeout is not None:
+        p = dataclasses.replace(p, reply_timeout_s=float(reply_timeout))
+    return p
 
 
 def register(app: typer.Typer) -> None:

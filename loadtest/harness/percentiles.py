@@ -46,7 +46,10 @@ def _group_metrics(df: pd.DataFrame, duration_s: float) -> dict[str, float]:
     out["requests"] = n
     out["failed"] = int((~ok).sum())
     out["error_rate"] = (out["failed"] / n) if n else math.nan
-    out["throughput_per_s"] = (int(ok.sum()) / duration_s) if duration_s > 0 else math.nan
+    # replies to requests sent inside the load's window that came before its end (a reply after the
+    # load stopped is not throughput: it would let a saturated bot pass a throughput threshold)
+    served = ok & df["in_window"].fillna(False).astype(bool) if n and "in_window" in df.columns else ok
+    out["throughput_per_s"] = (int(served.sum()) / duration_s) if duration_s > 0 else math.nan
     return out
 
 

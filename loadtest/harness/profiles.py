@@ -76,12 +76,31 @@ PROFILES = {
 
 
 def resolve(name: str, *, users: int | None = None, rate: float | None = None,
-            duration_s: float | None = None, workers: int = 0) -> Profile:
+            duration_s: float | None = None, workers: int = 0, arrivals: str | None = None,
+            warmup_s: float | None = None) -> Profile:
     """The profile with overrides: --rate makes it an open workload at that constant rate;
-    --users alone makes it a closed workload of that many users; --duration bounds either."""
+    --arrivals at that schedule of levels ('2@30,4@30'); --users alone makes it a closed workload of
+    that many users; --duration bounds either; --warmup marks each level's first seconds not steady."""
     if name not in PROFILES:
         raise BadInput(f"--profile: {name!r} is not a profile (choose from {', '.join(PROFILES)})")
     p = PROFILES[name]
+    if warmup_s is not None:
+        if not 0 <= warmup_s <= 3600:
+            raise BadInput(f"--warmup: must be between 0 and 3600 seconds (got {warmup_s})")
+        p = replace(p, warmup_s=warmup_s)
+    if arrivals is not None:
+        if rate is not None or duration_s is not None:
+            raise BadInput("--arrivals: give the schedule alone (not with --rate or --duration)")
+        try:
+            segments = parse_schedule(arrivals)
+        except ValueError as e:
+            raise BadInput(f"--arrivals: {e}") from None
+        if total_duration(segments) > 6 * 3600 or any(max(s.rate0, s.rate1) > 10_000 for s in segments):
+            raise BadInput(f"--arrivals: at most 6 h of load and 10000/s per level (got {arrivals!r})")
+        if not any(s.expected >= 0.5 for s in segments):
+            raise BadInput(f"--arrivals: the schedule brings no arrival (got {arrivals!r})")
+        return replace(p, workload="open", arrivals=format_schedule(segments), users=max(users or 1, workers),
+                       max_requests=0, tour=False)
     if users is not None and users < 1:
         raise BadInput(f"--users: must be >= 1 (got {users})")
     if rate is not None and not rate > 0:

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 import yaml
 from botcap.loadtest.harness import bundle as B
+from botcap.loadtest.harness.external import Marks, check_external, hint, mark_windows, timelines, with_mix
 from botcap.loadtest.harness.live import CpuMeter, LiveView, RecordTail
 from botcap.loadtest.harness.locust_procs import LocustSpec
 from botcap.loadtest.harness.locust_procs import start as start_locust
 from botcap.loadtest.harness.percentiles import summary_by_kind
 from botcap.loadtest.harness.profiles import Profile
+from botcap.loadtest.harness.timeline import verdict
 from botcap.loadtest.users.telegram import DEFAULT_TOKEN
 
 from botcap.errors import BadInput
@@ -51,6 +53,16 @@ class RunOptions:
     live: bool = True
     seed: int | None = None
     external_bot: bool = False           # a bot already connected to the fake at telegram_url
+    reply_match: str = "next_message"    # next_message | reply_to | stream (users/telegram.py)
+    max_error_rate: float = 0.5          # more failed requests than this: exit 1 with the reason
+    stream_quiet_s: float = 1.0          # reply_match stream: silence that ends an answer
+    claude_url: str | None = None        # external: the fake Claude API the bot uses (its call log)
+    bot_pid: int | None = None           # external, local: the bot's process, for its CPU seconds
+    mix: str | None = None               # --mix: kinds, shares and messages (users/messages.py)
+
+    @property
+    def external(self) -> bool:
+        return bool(self.target or self.external_bot)
 
 
 def _now() -> str:
@@ -68,20 +80,31 @@ def _locust_version() -> str:
 
 
 def _base_run_json(o: RunOptions, scenario: Scenario) -> dict[str, Any]:
+    """The run's facts. A bot botcap did not start (``target: external``) gets no reference-stack
+    labels (profile, Claude time scale) that do not apply to it: ``known`` says what is known."""
     import psutil
     p = o.profile
+    settings = asdict(p)
+    if o.external:
+        settings.pop("claude_time_scale")
     return {
         "complete": False, "reason": "running",
-        "target": o.target or (o.telegram_url if o.external_bot else "staging-stack"),
-        "profile": p.name, "workload": p.workload, "users": p.users, "arrivals": p.arrivals or None,
+        "target": "external" if o.external else "staging",
+        "target_url": ", ".join(u for u in (o.telegram_url, o.target) if u) if o.external else None,
+        "known": {"claude_url": o.claude_url, "bot_pid": o.bot_pid} if o.external else None,
+        "profile": None if o.external else p.name,
+        "workload": p.workload, "users": p.users, "arrivals": p.arrivals or None,
         "rate_per_s": None, "load_s": p.load_s, "max_requests": p.max_requests, "workers": o.workers,
-        "claude_time_scale": p.claude_time_scale if not o.target else None,
+        "claude_time_scale": None if o.external else p.claude_time_scale,
+        "reply_match": o.reply_match, "reply_timeout_s": p.reply_timeout_s,
+        "max_error_rate": o.max_error_rate,
+        "stream_quiet_s": o.stream_quiet_s if o.reply_match == "stream" else None,
         "started_at": _now(), "ended_at": None, "duration_s": None,
         "locust_version": _locust_version(),
         "host": {"platform": platform.platform(), "python": platform.python_version(),
                  "cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                  "load_avg_1m": psutil.getloadavg()[0]},
-        "profile_settings": asdict(p), "scenario": scenario.model_dump(mode="json"),
+        "profile_settings": settings, "scenario": scenario.model_dump(mode="json"),
     }
 
 
@@ -91,17 +114,23 @@ def run_load(o: RunOptions) -> dict[str, Any]:
     if (o.out / B.RUN_JSON).exists() or (o.out / B.RECORDS).exists():
         raise BadInput(f"--out: {o.out} already holds a run (choose a new folder)")
     scenario = o.scenario or load_scenario()
+    if o.mix:
+        scenario = with_mix(scenario, o.mix)
     run = _base_run_json(o, scenario)
     B.write_run_json(o.out, run)
     scenario_file = o.out / "scenario.yaml"
     scenario_file.write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     stack = info = locust = host = token = None
     cpu = CpuMeter()
+    marks = Marks()
     try:
-        if o.target or o.external_bot:
+        if o.external:
             host, token, webhook, secret = o.telegram_url, o.bot_token, o.target, o.webhook_secret
             stack_json = {}
-            _check_fake(host, token, o.target)
+            run["known"].update(check_external(o))
+            run["claude_time_scale"] = run["known"].get("claude_time_scale")
+            if o.bot_pid:
+                cpu.watch({"bot": o.bot_pid})
         else:
             from botcap.loadtest.staging.stack import StagingStack
             stack = StagingStack(scenario=scenario, instances=o.instances, mode=o.mode,
@@ -113,6 +142,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             host, token, webhook, secret = info.telegram_api_url, info.bot_token, None, None
             stack_json = info.to_json()
             cpu.watch(info.pids)
+            marks.claude_url = info.claude_api_url
         run["stack"] = stack_json
         if o.profile.workload == "digest":
             if info is None:
@@ -120,6 +150,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             run["reason"] = _digest(o, run, info, scenario, cpu)
             return run
         spec = _locust_spec(o, scenario_file, host, token, webhook, secret)
+        marks.start(host, token, o.claude_url if o.external else marks.claude_url)
         run["t0_unix_s"] = time.time()
         locust = start_locust(spec)
         cpu.watch(locust.pids)
@@ -139,22 +170,11 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             raise   # bad input stays exit 2 (after the incomplete bundle is written)
     finally:
         try:
-            _finish(o, run, cpu, info, host_url=host, token=token)
+            _finish(o, run, cpu, info, host_url=host, token=token, marks=marks)
         finally:
             if stack is not None:
                 stack.stop()
     return run
-
-
-def _check_fake(host: str, token: str, target: str | None) -> None:
-    """The fake must answer, and must not also deliver to the --target webhook (duplicates)."""
-    try:
-        stats = _get_json(f"{host.rstrip('/')}/_fake/bot{token}/stats")["result"]
-    except (OSError, ValueError, KeyError) as e:
-        raise BadInput(f"--telegram-url: {host} is not a fake Telegram API for this token ({e})") from None
-    if target and stats.get("webhook_url"):
-        raise BadInput(f"--target: the bot set a webhook at the fake ({stats['webhook_url']}), which would "
-                       "deliver every update twice; drop --target (the fake then calls the webhook)")
 
 
 def _digest(o: RunOptions, run: dict, info, scenario: Scenario, cpu: CpuMeter) -> str:
@@ -177,7 +197,8 @@ def _digest(o: RunOptions, run: dict, info, scenario: Scenario, cpu: CpuMeter) -
 
 def _locust_spec(o: RunOptions, scenario_file: Path, host, token, webhook, secret) -> LocustSpec:
     p = o.profile
-    options = {"bot-token": token, "reply-timeout": p.reply_timeout_s,
+    options = {"bot-token": token, "reply-timeout": p.reply_timeout_s, "reply-match": o.reply_match,
+               "stream-quiet": o.stream_quiet_s,
                "botcap-records": str(o.out / B.RECORDS), "seed": o.seed if o.seed is not None else 42}
     if webhook:
         options["webhook-url"] = webhook
@@ -200,7 +221,9 @@ def _locust_spec(o: RunOptions, scenario_file: Path, host, token, webhook, secre
 def _supervise(o: RunOptions, spec: LocustSpec, locust, cpu: CpuMeter) -> tuple[int | None, str]:
     deadline = time.monotonic() + spec.run_time_s + spec.stop_timeout_s + GRACE_S + 60 * bool(o.workers)
     tail = RecordTail(o.out / B.RECORDS)
-    with LiveView(tail, cpu, f"{o.profile.name} → {o.target or 'staging stack'}", enabled=o.live) as view:
+    label = f"external bot at {o.target or o.telegram_url}" if o.external \
+        else f"{o.profile.name} → staging stack"
+    with LiveView(tail, cpu, label, enabled=o.live) as view:
         while locust.main.poll() is None:
             if time.monotonic() > deadline:
                 locust.kill()
@@ -226,12 +249,17 @@ def _wait(locust, timeout_s: float) -> None:
     locust.wait_workers(5)
 
 
-def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token) -> None:
+def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token, marks: Marks) -> None:
     """Turn what the run left into the bundle's files; complete only if all of it worked."""
     cpu.sample()
     run["cpu"] = cpu.summary()
+    if o.bot_pid and "bot" in run["cpu"]["processes"]:
+        run["bot_cpu_s"] = run["cpu"]["processes"]["bot"]["cpu_s"]
     run["ended_at"] = _now()
     requests, drops = B.read_records(o.out / B.RECORDS)
+    mark_windows(o.profile, requests)
+    if o.profile.workload != "digest":
+        timelines(o, run, requests, marks)
     run["counts"] = {"requests": int(len(requests)), "ok": int(requests["ok"].sum()),
                      "failed": int((~requests["ok"]).sum()), "dropped": int(len(drops)),
                      "locust_requests": _locust_count(o.out)}
@@ -241,7 +269,10 @@ def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token) -> N
     if o.profile.workload == "open":
         run["rate_per_s"] = (len(requests) + len(drops)) / o.profile.load_s
         run["levels"] = _levels(o.profile, requests, drops)
+        run["unanswered"] = {str(lv["level"]): lv["unanswered"] for lv in run["levels"]}
         _mark_steady(o.profile, requests)
+    else:
+        run["unanswered"] = {"0": int((~requests["ok"]).sum())}
     if info is not None:
         run["stages_rows"] = _collect_stages(info.stages_dir, o.out)
     if host_url and token:
@@ -251,6 +282,11 @@ def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token) -> N
             run["telegram_stats"] = {"error": str(e)}
     B.write_requests(o.out, requests)
     run["summary"] = summary_by_kind(requests, run["duration_s"] or 0.0)
+    if o.profile.workload != "digest" and run["reason"] == "ok":
+        run["verdict"] = verdict(run.get("match_check") or {"requests": len(requests), "matched": 0,
+                                                             "takes_seen": 0, "sends_seen": 0,
+                                                             "reply_match": o.reply_match},
+                                 requests, o.max_error_rate, hint(o, run))
     if run["reason"] == "ok":
         run["complete"], run["reason"] = True, None
     B.write_run_json(o.out, run)
@@ -275,16 +311,28 @@ def _duration(p: Profile, requests: pd.DataFrame, t0: float | None) -> float | N
 
 
 def _levels(p: Profile, requests: pd.DataFrame, drops: pd.DataFrame) -> list[dict]:
+    """Per level: throughput counts only replies to requests sent in the level's window that came
+    before its end; the late and the never-answered are counted beside it, not dropped."""
     out = []
     for i, seg in enumerate(p.segments):
         sent = requests[requests["level"] == i]
-        ok = sent[sent["ok"]]
+        ok = sent["ok"].astype(bool)
+        in_window = sent["in_window"].astype(bool)
         dropped = int((drops["level"] == i).sum()) if len(drops) else 0
         out.append({"level": i, "rate_per_s": (seg.rate0 + seg.rate1) / 2, "duration_s": seg.duration_s,
                     "warmup_s": p.warmup_s, "sent": int(len(sent)), "dropped": dropped,
-                    "throughput_per_s": len(ok) / seg.duration_s,
+                    "window_start_at": _median(sent["window_start_at"]),
+                    "window_end_at": _median(sent["window_end_at"]),
+                    "answered_in_window": int(in_window.sum()), "late": int((ok & ~in_window).sum()),
+                    "unanswered": int((~ok).sum()),
+                    "throughput_per_s": int(in_window.sum()) / seg.duration_s,
                     "latency_s": summary_by_kind(sent, seg.duration_s)["all"]})
     return out
+
+
+def _median(values: pd.Series) -> float | None:
+    values = values.dropna()
+    return float(values.median()) if len(values) else None
 
 
 def _mark_steady(p: Profile, requests: pd.DataFrame) -> None:

@@ -27,6 +27,7 @@ from botcap.scenario import Exponential, load_scenario
 
 SCENARIO = load_scenario(os.environ.get("BOTCAP_SCENARIO") or None)
 MIX = dict(SCENARIO.workload.mix)
+MESSAGES = {name: kind.message for name, kind in SCENARIO.workload.kinds.items()}
 RECORDS_KEY = "botcap_records"
 
 
@@ -42,6 +43,12 @@ def _options(parser) -> None:
                    help="sent as X-Telegram-Bot-Api-Secret-Token")
     g.add_argument("--reply-timeout", env_var="BOTCAP_REPLY_TIMEOUT_S", type=float, default=60.0,
                    help="seconds to wait for a reply before the request fails")
+    g.add_argument("--reply-match", env_var="BOTCAP_REPLY_MATCH", default="next_message",
+                   choices=["next_message", "reply_to", "stream"],
+                   help="a reply is the next text in the chat, a message replying to the user's, or a "
+                        "stream of edits (complete after --stream-quiet s of silence)")
+    g.add_argument("--stream-quiet", env_var="BOTCAP_STREAM_QUIET_S", type=float, default=1.0,
+                   help="reply-match stream: seconds without a new send/edit that end an answer")
     g.add_argument("--max-requests", env_var="BOTCAP_MAX_REQUESTS", type=int, default=0,
                    help="closed workload: stop each user after its share of this many requests (0 = no cap)")
     g.add_argument("--arrivals", env_var="BOTCAP_ARRIVALS", default="",
@@ -64,7 +71,8 @@ def endpoint(environment) -> tuple[str, list[BotEndpoint]]:
     host = environment.host or options.host or os.environ.get("LOCUST_HOST", "")
     urls = [u.strip() for u in (options.webhook_url or "").split(",") if u.strip()] or [None]
     return host, [BotEndpoint(telegram_url=host, token=options.bot_token, webhook_url=u,
-                              secret=options.webhook_secret or None, reply_timeout_s=options.reply_timeout)
+                              secret=options.webhook_secret or None, reply_timeout_s=options.reply_timeout,
+                              reply_match=options.reply_match, stream_quiet_s=options.stream_quiet)
                   for u in urls]
 
 

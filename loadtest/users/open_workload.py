@@ -17,7 +17,15 @@ import time
 import gevent
 import numpy as np
 from botcap.loadtest.users.arrivals import KindPicker, arrivals, parse_schedule, scaled
-from botcap.loadtest.users.locust_glue import MIX, RECORDER, endpoint, http_of, total_users, user_finished
+from botcap.loadtest.users.locust_glue import (
+    MESSAGES,
+    MIX,
+    RECORDER,
+    endpoint,
+    http_of,
+    total_users,
+    user_finished,
+)
 from botcap.loadtest.users.telegram import TelegramChat, new_id
 from gevent.pool import Pool
 
@@ -54,11 +62,11 @@ def run_schedule(user) -> None:
             RECORDER.dropped(kind, intended, level, f"{opts.max_inflight} in flight")
         else:
             chat_id = new_id()  # every arrival is a new private chat
-            chat = TelegramChat(endpoints[chat_id % len(endpoints)], http, chat_id=chat_id)
-            pool.spawn(_one, env, chat, kind, intended, level)
+            chat = TelegramChat(endpoints[chat_id % len(endpoints)], http, chat_id=chat_id, messages=MESSAGES)
+            pool.spawn(_one, env, chat, kind, intended, level, start)
     pool.join(timeout=opts.reply_timeout + 5)
     user_finished(env)
 
 
-def _one(env, chat: TelegramChat, kind: str, intended: float, level: int) -> None:
-    RECORDER.report(env, chat.send(kind, sent_at=intended), level=level)
+def _one(env, chat: TelegramChat, kind: str, intended: float, level: int, start: float) -> None:
+    RECORDER.report(env, chat.send(kind, sent_at=intended), level=level, schedule_start_at=start)

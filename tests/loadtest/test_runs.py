@@ -153,8 +153,10 @@ def test_target_webhook_gets_updates_posted_with_the_secret(tmp_path: Path, stac
     finally:
         assert _bot_api(stack, "setWebhook", url=stack.webhook_url, secret_token=stack.webhook_secret)["ok"]
     assert run["complete"], run["reason"]
-    assert run["target"] == stack.webhook_url and run["counts"]["ok"] == run["counts"]["requests"] == 20
-    assert bad["complete"]
+    assert run["target"] == "external" and stack.webhook_url in run["target_url"]
+    assert run["profile"] is None and run["claude_time_scale"] is None   # no stack labels on a foreign bot
+    assert run["counts"]["ok"] == run["counts"]["requests"] == 20
+    assert bad["complete"] and bad["verdict"].startswith("4 of 4 requests failed")
     requests = pd.read_parquet(tmp_path / "bad" / "requests.parquet")
     assert len(requests) == 4 and not requests["ok"].any()       # the bot refuses a wrong secret
     assert requests["error"].str.match(r"webhook HTTP 40[13]").all(), requests["error"].tolist()

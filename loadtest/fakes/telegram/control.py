@@ -138,7 +138,10 @@ def inject(fake, bot, update) -> int:
             msg = query["message"]
             if isinstance(msg, dict) and "chat" in msg and "message_id" in msg:
                 msg.setdefault("date", now)
+                msg.setdefault("from", bot.user)  # the bot's message with the button: it may edit it
                 bot.chats.setdefault(msg["chat"]["id"], msg["chat"])
+                if isinstance(msg["chat"].get("id"), int) and isinstance(msg["message_id"], int):
+                    bot.store(msg)
         if "from" not in query:
             raise ControlError("callback_query.from: required")
         bot.add_callback_query(str(query["id"]))

@@ -100,6 +100,7 @@ class BotState:
         out["webhook_url"] = self.webhook.url if self.webhook else ""
         out["webhook_delivers_to"] = self.webhook.deliver_to if self.webhook else ""
         out["last_poll_at"] = self.last_poll_at
+        out["polling_now"] = self.updates.polling
         return out
 
     async def close(self) -> None:

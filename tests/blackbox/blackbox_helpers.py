@@ -1,0 +1,159 @@
+"""Start the fakes and a fixture bot, run ``botcap loadtest run`` against them, return the bundle.
+
+For the measurement tests here and for H2's calibration tests (``test_calibrate_*.py``)::
+
+    with fakes(time_scale=0.1) as f, bot("ptb_sync_claude", f) as b:
+        r = run_ladder(tmp_path / "run", f, b, arrivals="1@15,2@15", mix="chat=1:text 60")
+        assert r.code == 0, r.stderr
+        requests = pd.read_parquet(r.out / "requests.parquet")
+
+Every process started here is stopped by its own PID when the block ends (no broad kills). Runs are
+bounded: the load by its schedule, each command by ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from botcap.loadtest.harness.locust_procs import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+BOTS_DIR = REPO / "tests" / "fixtures" / "bots"
+BOTCAP = [sys.executable, "-c", "import sys; from botcap.cli import main; sys.exit(main())"]
+
+
+@dataclass
+class Fakes:
+    telegram_url: str
+    claude_url: str
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+
+@dataclass
+class RunningBot:
+    name: str
+    token: str
+    proc: subprocess.Popen
+    port: int | None
+    log: Path
+
+
+@dataclass
+class Result:
+    code: int
+    out: Path
+    stdout: str
+    stderr: str
+
+    @property
+    def run(self) -> dict:
+        return json.loads((self.out / "run.json").read_text())
+
+
+def _start_fake(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=log.open("w"),
+                            text=True, start_new_session=True)
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"{args[0]} did not start: {log.read_text()[-500:]}")
+    return proc, json.loads(line)["url"]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextmanager
+def fakes(tmp: Path, *, time_scale: float = 0.1, seed: int = 7, scenario: Path | None = None,
+          webhook_rewrite: str | None = None) -> Iterator[Fakes]:
+    """The fake Telegram and Claude APIs as processes on free loopback ports."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    tg_args = ["botcap.loadtest.fakes.telegram", "--port", "0", "--per-chat-rate-per-s", "50"]
+    cl_args = ["botcap.loadtest.fakes.claude", "--port", "0", "--time-scale", str(time_scale),
+               "--seed", str(seed)]
+    if scenario is not None:
+        tg_args += ["--scenario", str(scenario)]
+        cl_args += ["--scenario", str(scenario)]
+    if webhook_rewrite:
+        tg_args += ["--webhook-rewrite", webhook_rewrite]
+    procs: list[subprocess.Popen] = []
+    try:
+        tg, tg_url = _start_fake(tg_args, tmp / "fake-telegram.log")
+        procs.append(tg)
+        cl, cl_url = _start_fake(cl_args, tmp / "fake-claude.log")
+        procs.append(cl)
+        yield Fakes(tg_url, cl_url, procs)
+    finally:
+        for p in procs:
+            _stop(p)
+
+
+def token_for(bot_id: int) -> str:
+    return f"{bot_id}:" + "A" * 35
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+@contextmanager
+def bot(name: str, f: Fakes, tmp: Path, *, bot_id: int = 777001, env: dict | None = None,
+        port: int | None = None, ready_timeout_s: float = 30.0) -> Iterator[RunningBot]:
+    """A fixture bot (tests/fixtures/bots/NAME.py) pointed at the fakes; ready once it polls or set
+    its webhook at the fake Telegram API."""
+    token = token_for(bot_id)
+    port = port or free_port()
+    log = tmp / f"bot-{name}.log"
+    environ = {**os.environ, "BOT_TELEGRAM_URL": f.telegram_url, "BOT_CLAUDE_URL": f.claude_url,
+               "BOT_TOKEN": token, "BOT_PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})}
+    environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    proc = subprocess.Popen([sys.executable, str(BOTS_DIR / f"{name}.py")], env=environ,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        while True:
+            stats = _get(f"{f.telegram_url}/_fake/bot{token}/stats")["result"]
+            if stats.get("polling_now") or stats.get("webhook_url"):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bot {name} did not come up: {log.read_text()[-1500:]}")
+            time.sleep(0.2)
+        yield RunningBot(name, token, proc, port, log)
+    finally:
+        _stop(proc)
+
+
+def run_ladder(out: Path, f: Fakes, b: RunningBot | None, *, arrivals: str | None = "1@15,2@15",
+               mix: str | None = None, extra: list[str] | tuple[str, ...] = (), token: str | None = None,
+               timeout_s: float = 300.0) -> Result:
+    """``botcap loadtest run`` against an external bot with these load levels (None: give the load in
+    ``extra``, e.g. ``--users 2 --duration 8``); the bundle in ``out``."""
+    args = [*BOTCAP, "loadtest", "run", "--telegram-url", f.telegram_url, "--claude-url", f.claude_url,
+            "--bot-token", token or b.token, "--out", str(out), "--json"]
+    if arrivals:
+        args += ["--arrivals", arrivals]
+    if b is not None:
+        args += ["--bot-pid", str(b.proc.pid)]
+    if mix:
+        args += ["--mix", mix]
+    args += list(extra)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, cwd=REPO)
+    return Result(done.returncode, out, done.stdout, done.stderr)
