@@ -11,16 +11,12 @@ distribution per stage. The mapping, and why:
   the fake) and the reply send, minus the model's own webhook half-RTT and send RTT: the handler
   residual alone (~0.5 ms) misses most of the bot's real CPU per update (4-5 ms measured by
   benchmarks/staging_bench.py), and the model's constant RTTs miss those steps' tails, which are most
-  of a command's p95. One per-update sum keeps their joint distribution. Folded, the same number of
-  updates comes from every fitted level: these steps' times drift with the machine's state, not with
-  load (on the 2-core staging machine a command's p50 moved 3.1-4.1 ms between levels in no order
-  of rate: idle wake-ups at low load, neighbours' CPU), and the event-loop wait they include at 26/s is
-  ~0.3 ms. Levels past the knee are left out when any fitted level is below it (``_below_knee``):
-  there ~100 handlers in flight and their Claude streams share the event loop, and the tails of these
-  steps double (a command's p95 5.6 ms at 6/s, 9.8 ms at 20/s), a wait the model's ``cpu`` queue and
-  semaphores give it on their own. Not folded (polling), the lowest load levels come first: the
-  residual is then ~0.5 ms and at high load would mostly hold the wait for the event loop, which the
-  model adds itself (``cpu``).
+  of a command's p95. One per-update sum keeps their joint distribution.
+* Samples (every stage alike, ``quietest``): per kind, whole fitted levels below the knee, lowest rate
+  first, until ``SERVICE_TARGET`` rows. Under load the bot's timers hold its event loop's wait (DB
+  answers and sends resumed late), which the model's ``cpu`` queue, pools and semaphores add
+  themselves: pooled evenly over levels (as before issue 11) a fit counted that wait twice and missed
+  even its own quietest level (command p50 14 ms predicted, 8.7 ms measured at 2/s).
 * The Claude kinds' ``service_s`` also carry, per Claude call, the bot's process CPU (run.json) beyond
   the fitted service times (``charge_unmodelled_cpu``): the model's event loop must be as busy as the
   bot's, whose answer streams cost ~6 ms of CPU per call that no timed stage holds.
