@@ -38,9 +38,6 @@ class CostResult:
     data: dict
     samples: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return self.data
-
 
 def _f(x) -> float | None:
     v = float(np.asarray(x).reshape(-1)[0])

@@ -14,7 +14,6 @@ Plain asyncio + aiohttp: this runs in the harness process, never inside Locust.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import aiohttp
@@ -111,6 +110,3 @@ def digest_burst(*, telegram_url: str, token: str, scheduler_url: str, subscribe
     }
     return requests, digests, summary
 
-
-def as_json(summary: dict) -> str:
-    return json.dumps(summary, indent=2)

@@ -28,7 +28,6 @@ fewer than ``MIN_KIND_N`` (50) measured completions at a level are reported but 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -236,13 +235,6 @@ def _pick(d: dict) -> dict:
 def _errors(pred: dict, meas: dict) -> dict:
     return {name: _rel(pred.get(key, math.nan), meas.get(key, math.nan)) for key, name in ERROR_KEYS.items()
             if key in pred or key in meas or key in STATS}
-
-
-@dataclass
-class _Plan:
-    bundle: RunBundle
-    level: Level
-    held_out: bool
 
 
 def predict_levels(bundles: list[RunBundle], held_out: set[tuple[str, int]], scenario_for, *,

@@ -78,16 +78,6 @@ def get_int(params: Params, name: str, default: int | None = None) -> int | None
         raise bad_request(f"field \"{name}\" must be of type Integer") from None
 
 
-def get_float(params: Params, name: str, default: float | None = None) -> float | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise bad_request(f"field \"{name}\" must be of type Number") from None
-
-
 def get_bool(params: Params, name: str, default: bool = False) -> bool:
     value = params.get(name)
     if value is None or value == "":
