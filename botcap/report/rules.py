@@ -19,7 +19,7 @@ __all__ = [
     "violates",
     "pressure",
     "fewest_meeting",
-    "stop_helping",
+    "near_best",
     "first_rise",
     "cheapest",
     "price_for_margin",
@@ -100,13 +100,16 @@ def fewest_meeting(
     return None
 
 
-def stop_helping(xs: Sequence[float], ys: Sequence[float], rel: float = 0.05) -> float | None:
-    """The smallest x after which the next step improves y (lower is better) by less than ``rel``."""
-    pairs = sorted((x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(y))
-    for (x0, y0), (_, y1) in zip(pairs, pairs[1:], strict=False):
-        if y0 <= 0 or (y0 - y1) / y0 < rel:
-            return x0
-    return pairs[-1][0] if pairs else None
+def near_best(xs: Sequence[float], ys: Sequence[float], rel: float = 0.05) -> float | None:
+    """The smallest x whose y (lower is better) is within ``rel`` of the lowest y seen: where more
+    stops helping. None when no y is finite."""
+    pairs = sorted(
+        (x, y) for x, y in zip(xs, ys, strict=True) if isinstance(y, int | float) and math.isfinite(y)
+    )
+    if not pairs:
+        return None
+    best = min(y for _, y in pairs)
+    return next(x for x, y in pairs if y <= best * (1 + rel))
 
 
 def first_rise(xs: Sequence[float], ys: Sequence[float], rel: float = 0.05) -> float | None:

@@ -39,7 +39,7 @@ def a1(ctx) -> tuple[dict, list[str]]:
             rows.append({"mode": m, "instances": n, **slo_row(s, slo)})
         needed = rules.fewest_meeting(counts, part, slo)
         press = [rules.pressure(s, slo) for s in part]
-        plateau = rules.stop_helping(counts, press)
+        plateau = rules.near_best(counts, press)
         series[m] = (counts, press)
         values[f"{m}_needed"] = needed
         values[f"{m}_plateau"] = plateau
@@ -62,10 +62,16 @@ def a1(ctx) -> tuple[dict, list[str]]:
         if values[f"{m}_needed"] is not None:
             parts.append(f"{m}: {{{m}_needed}} instances at {{dau}} DAU.")
         else:
+            edge = values[f"{m}_plateau"] == max(counts)
+            where = (
+                f"the SLO pressure is lowest at {{{m}_plateau}} instances, the largest"
+                " simulated (more may help)"
+                if edge
+                else f"beyond {{{m}_plateau}} instances more do not help (within 5% of the lowest pressure)"
+            )
             parts.append(
-                f"{m}: no simulated count meets the SLO with 30% headroom; more than {{{m}_plateau}} "
-                f"instances stop helping (SLO pressure {{{m}_plateau_pressure}}), and what remains "
-                f"there is {{{m}_remaining}}."
+                f"{m}: no simulated count meets the SLO with 30% headroom; {where}: SLO pressure "
+                f"{{{m}_plateau_pressure}}, and what remains there is {{{m}_remaining}}."
             )
     img = plots.lines(
         series,
@@ -80,8 +86,8 @@ def a1(ctx) -> tuple[dict, list[str]]:
         "Polling vs webhook, and how many instances",
         question="Which ingress mode, and how many instances, carry the load within the SLO?",
         rule="Per mode: the fewest instances whose SLO verdict is met with every kind's p95 at most 70% of "
-        "its limit (30% headroom). When none is, the count after which one more step lowers the SLO "
-        "pressure (largest p95/limit) by less than 5%, with the violation left there. Growth levels: "
+        "its limit (30% headroom). When none is, the fewest instances whose SLO pressure (largest "
+        "p95/limit) is within 5% of the lowest simulated, with the violation left there. Growth levels: "
         "the 10K-DAU count scaled linearly with DAU (extrapolated, not simulated).",
         variants=_variant_list(sets),
         columns=[("mode", "mode", "text"), ("instances", "instances", "int"), *kind_columns(slo), *SLO_COLS],

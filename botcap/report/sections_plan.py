@@ -210,7 +210,7 @@ def growth(ctx, a1_section: dict) -> tuple[dict, list[str]]:
                 [[f"workload.dau={dau}", f"platform.instances={n}"] for n in cand], what=f"growth {dau:,} DAU"
             )
             n = rules.fewest_meeting(cand, sums, slo)
-            pick = n if n is not None else rules.stop_helping(cand, [rules.pressure(s, slo) for s in sums])
+            pick = n if n is not None else rules.near_best(cand, [rules.pressure(s, slo) for s in sums])
             s = sums[cand.index(pick)]
             how, met, why = "simulated", rules.met(s), first_violation(s)
         else:
@@ -268,7 +268,7 @@ def growth(ctx, a1_section: dict) -> tuple[dict, list[str]]:
         question="What is the cheapest configuration meeting the SLO at each growth level, its monthly cost "
         "and cost per DAU?",
         rule="Up to 10K DAU: the fewest simulated instances meeting the SLO with 30% headroom, or when none "
-        "does, the count after which more stop helping (SLO not met, the remaining violation named). "
+        "does, the fewest whose SLO pressure is within 5% of the lowest (SLO not met, the violation named). "
         "Above 10K: the 10K count scaled with DAU (extrapolated, not simulated). Cost: botcap cost at "
         "that DAU and count; shared limits: costmodel's capacity cross-check.",
         variants=[{"dau": r["dau"], "instances": r["instances"], "how": r["how"]} for r in rows],

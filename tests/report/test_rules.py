@@ -79,12 +79,14 @@ def test_pressure_is_the_worst_ratio():
     assert math.isnan(rules.pressure({"latency_by_kind_s": {}, "digests": {}}, SLO))
 
 
-def test_stop_helping_moves_with_the_improvement():
+def test_near_best_moves_with_the_improvement():
     xs = [2, 3, 5, 8]
-    assert rules.stop_helping(xs, [10.0, 5.0, 2.0, 1.97]) == 5  # 8 improves on 5 by 1.5% < 5%
-    assert rules.stop_helping(xs, [10.0, 5.0, 2.0, 1.8]) == 8  # 10% better: keep going to the end
-    assert rules.stop_helping(xs, [10.0, 9.9, 2.0, 1.0]) == 2
-    assert rules.stop_helping([], []) is None
+    assert rules.near_best(xs, [10.0, 5.0, 2.0, 1.97]) == 5  # 5 is within 5% of the best (1.97)
+    assert rules.near_best(xs, [10.0, 5.0, 2.0, 1.8]) == 8  # 5 is 11% off: only 8 will do
+    assert rules.near_best(xs, [9.8, 9.7, 9.7, 2.9]) == 8  # a flat stretch is not the end of the gains
+    assert rules.near_best(xs, [1.0, 9.9, 2.0, 1.0]) == 2
+    assert rules.near_best([], []) is None
+    assert rules.near_best([1, 2], [math.nan, math.nan]) is None
 
 
 def test_first_rise_finds_where_it_starts_to_matter():
