@@ -213,7 +213,8 @@ def _message(err: dict, loc: tuple) -> str:
 def _key(part) -> str:
     """A path part as printed: plain when it is a simple key, repr() when it has odd characters."""
     text = str(part)
-    return text if text and text.isprintable() and " " not in text and "." not in text else repr(text)
+    shown = text if text and text.isprintable() and " " not in text and "." not in text else repr(text)
+    return clip(shown)
 
 
 def format_errors(error: ValidationError) -> list[str]:

@@ -196,10 +196,22 @@ def _where(err: dict) -> str:
     return ".".join(str(p) for p in err["loc"]) or "run.json"
 
 
+_PLAIN = {"model_type": "must be a mapping", "dict_type": "must be a mapping", "list_type": "must be a list",
+          "int_type": "must be a whole number", "bool_type": "must be true or false",
+          "float_type": "must be a finite number", "finite_number": "must be a finite number",
+          "string_type": "must be text"}
+
+
 def _why(err: dict) -> str:
-    msg = err["msg"][0].lower() + err["msg"][1:]
     if err["type"] == "missing":
         return "required, but missing"
+    ctx = err.get("ctx") or {}
+    bounds = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt")}
+    if err["type"] in bounds:
+        op, key = bounds[err["type"]]
+        msg = f"must be {op} {ctx.get(key)}"
+    else:
+        msg = _PLAIN.get(err["type"]) or err["msg"][0].lower() + err["msg"][1:]
     return f"{msg} (got {short(err.get('input'))})"
 
 
