@@ -21,8 +21,57 @@ __all__ = ["register", "calibrate_command"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``calibrate`` to the root ``botcap`` app."""
+    """Add ``calibrate`` to the root ``botcap`` app and ``replay`` to its ``sim`` group (registered before
+    this module: ``botcap.cli.COMMAND_MODULES``)."""
     app.command("calibrate")(calibrate_command)
+    from botcap.sim.cli import sim_app
+
+    sim_app.command("replay")(replay_command)
+
+
+def replay_command(
+    bundle: Annotated[Path, typer.Argument(help="A RunBundle folder (botcap loadtest run --out DIR).",
+                                           show_default=False)],
+    scenario: Annotated[Path | None, typer.Option(
+        "--scenario", help="Scenario to replay with, e.g. one botcap calibrate --out wrote "
+                           "(default: the one the load used).")] = None,
+    replications: Annotated[int, typer.Option("--replications", help="Model replays (seeds).")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed of the model replays.")] = 1,
+    json_: JsonFlag = False,
+) -> None:
+    """Feed a load test's own arrivals through the model until it drains; measured vs predicted per level."""
+    from botcap.sim.calibrate.replay_bundle import replay_bundle
+
+    result = replay_bundle(bundle, scenario_file=scenario, replications=replications, seed=seed)
+    if json_:
+        emit_json(result)
+    else:
+        print_replay(result)
+
+
+def print_replay(r: dict) -> None:
+    console = Console()
+    console.print(f"[bold]replayed[/] {r['bundle']} through {r['scenario']} scenario "
+                  f"({r['replications']} replications, Claude x{r['claude_time_scale']:g})")
+    t = Table("rate /s", "kind", "sent", "unanswered meas/pred", "throughput /s meas/pred", "p50 s meas/pred",
+              "p95 s meas/pred", "errors meas/pred", title="measured vs predicted per load level")
+    for lv in r["levels"]:
+        rows = [("[bold]all[/]", lv["measured"], lv["predicted"])]
+        rows += [(k, v["measured"], v["predicted"]) for k, v in lv["by_kind"].items()]
+        for i, (kind, m, p) in enumerate(rows):
+            t.add_row(f"{lv['rate_per_s']:g}" if i == 0 else "", kind, str(m.get("sent", "")),
+                      f"{m.get('unanswered', 0)} / {p.get('unanswered', 0)}",
+                      f"{_f(m['throughput_per_s'])} / {_f(p['throughput_per_s'])}",
+                      f"{_f(m['p50_s'])} / {_f(p['p50_s'])}", f"{_f(m['p95_s'])} / {_f(p['p95_s'])}",
+                      f"{_pct(m['error_rate'])} / {_pct(p['error_rate'])}")
+            if "first_p95_s" in p:
+                t.add_row("", f"{kind} first text", "", "", "",
+                          f"{_f(m.get('first_p50_s'))} / {_f(p['first_p50_s'])}",
+                          f"{_f(m.get('first_p95_s'))} / {_f(p['first_p95_s'])}", "")
+    console.print(t)
+    if r["not_replayed"]:
+        console.print("[yellow]not replayed[/] (kinds the scenario lacks): "
+                      + ", ".join(f"{k} {n}" for k, n in r["not_replayed"].items()))
 
 
 def calibrate_command(
@@ -62,6 +111,8 @@ def _pct(v) -> str:
 
 
 def _f(v) -> str:
+    if v == math.inf:
+        return "∞ (censored)"
     return "–" if v is None or not math.isfinite(v) else f"{v:.3g}"
 
 

@@ -22,9 +22,10 @@ from botcap.sim.workload import OpenArrivals
 
 from botcap.scenario import Scenario, load_scenario
 
-__all__ = ["simulate_trace", "replay_scenario", "TAIL_S"]
+__all__ = ["simulate_trace", "replay_scenario", "TAIL_S", "MAX_TAIL_S"]
 
 TAIL_S = 120.0          # simulated after the last arrival so that the last replies come back
+MAX_TAIL_S = 24 * 3600.0   # ... lengthened x4 while a backlog is still draining, up to a day
 
 
 def replay_scenario(scenario: Scenario, *, kinds: list[str], hours: float) -> Scenario:
@@ -67,7 +68,18 @@ def simulate_trace(scenario: Scenario, trace: pd.DataFrame, seed: int) -> pd.Dat
         raise ValueError(f"trace kinds {unknown} are not kinds of the scenario")
     t = trace["t_s"].to_numpy(dtype=float)
     order = np.argsort(t, kind="stable")
-    hours = (float(t.max()) + TAIL_S) / 3600.0 if len(t) else TAIL_S / 3600.0
+    tail_s = TAIL_S
+    while True:   # until the backlog drains: no request still in the model when it stops
+        df = _run(scenario, trace, t, order, kinds, seed, tail_s)
+        unfinished = int((df["done_s"].isna() & (df["error"].astype(str) == "")).sum())
+        if not unfinished or tail_s >= MAX_TAIL_S:
+            return df
+        tail_s *= 4
+
+
+def _run(scenario: Scenario, trace: pd.DataFrame, t: np.ndarray, order: np.ndarray, kinds: list[str],
+         seed: int, tail_s: float) -> pd.DataFrame:
+    hours = (float(t.max()) + tail_s) / 3600.0 if len(t) else tail_s / 3600.0
     sc = replay_scenario(scenario, kinds=kinds, hours=hours)
     names = tuple(sc.workload.mix)
     index = {k: i for i, k in enumerate(names)}
