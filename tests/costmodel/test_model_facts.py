@@ -164,3 +164,34 @@ def test_break_even_in_stars_is_paying_users_times_their_stars(default_result):
     assert be["stars_per_month"] == pytest.approx(be["paying_users"] * be["stars_per_paying_user_month"])
     revenue = sum(t["monthly_revenue_usd"] for t in tiers.values())
     assert be["current_stars_per_month"] * be["usd_per_star_net"] == pytest.approx(revenue, rel=1e-9)
+
+
+# --- the data file refuses nonsense --------------------------------------------------------------
+@pytest.mark.parametrize("entry,message", [
+    ("{status: old, min_cacheable_tokens: 1024}", "status: must be one of"),
+    ("{status: legacy, min_cacheable_tokens: 1024, replacement: claude-nope}", "replacement: must name"),
+    ("{status: active, min_cacheable_tokens: -1}", "min_cacheable_tokens: must be a whole number"),
+    ("{status: active, min_cacheable_tokens: 1.5}", "min_cacheable_tokens: must be a whole number"),
+])
+def test_a_broken_facts_file_is_refused_naming_the_entry(tmp_path, monkeypatch, entry, message):
+    import botcap.costmodel.model_facts as mf
+
+    f = tmp_path / "model_facts.yaml"
+    f.write_text(f"as_of: '2026-11-30'\ndefault_min_cacheable_tokens: 1024\nmodels:\n  claude-x: {entry}\n")
+    monkeypatch.setattr(mf, "FILE", f)
+    mf.facts_document.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=f"models.claude-x.{message}"):
+            mf.facts_document()
+    finally:
+        monkeypatch.undo()
+        mf.facts_document.cache_clear()
+
+
+def test_an_unpriced_replacement_or_a_broken_price_file_still_gives_the_warning(tmp_path):
+    bad = tmp_path / "prices.yaml"
+    bad.write_text("claude:\n  claude-sonnet-4-6: {input_mtok_usd: -1}\n")
+    s = load_scenario(sets=["platform.claude.models.sonnet.api_model=claude-sonnet-4-6",
+                            f"costs.prices.override_file={bad}"])
+    (line,) = model_warnings(s)
+    assert "current replacement claude-sonnet-5-5: price difference unknown" in line

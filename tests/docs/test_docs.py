@@ -195,3 +195,14 @@ def test_no_docstring_cites_a_design_file_outside_the_repository():
     stale = [str(p.relative_to(ROOT)) for folder in ("botcap", "sim", "loadtest", "costmodel")
              for p in (ROOT / folder).rglob("*.py") if "CONTRACTS.md" in p.read_text(encoding="utf-8")]
     assert stale == []
+
+
+def test_gen_docs_check_names_a_stale_page_and_writing_fixes_it(tmp_path, monkeypatch, capsys):
+    gen = _load_gen_docs()
+    monkeypatch.setattr(gen, "DOCS", tmp_path)
+    assert gen.main(["--check"]) == 1                       # nothing written yet: both stale
+    assert "docs/cli.md is out of date" in capsys.readouterr().err
+    assert gen.main([]) == 0 and gen.main(["--check"]) == 0
+    (tmp_path / "scenario.md").write_text("edited by hand\n", encoding="utf-8")
+    assert gen.main(["--check"]) == 1
+    assert capsys.readouterr().err == "docs/scenario.md is out of date: run python scripts/gen_docs.py\n"
