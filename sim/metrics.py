@@ -116,9 +116,11 @@ def percentile(values, q: float) -> float:
     inf = np.isposinf(a)
     if not inf.any():
         return float(np.percentile(a, q))
+    if inf.all():
+        return math.inf
     big = np.where(inf, _INF_STANDIN, a)  # interpolating towards inf gives NaN: a finite stand-in
     v = float(np.percentile(big, q))
-    return math.inf if v > _INF_STANDIN / 2 else v
+    return math.inf if v > a[~inf].max() else v  # any share of an infinite neighbour: infinite
 
 
 _INF_STANDIN = 1e300

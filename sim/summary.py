@@ -26,7 +26,8 @@ from botcap.sim.verdict import slo_verdict
 
 from botcap.provenance import calibration_facts
 
-__all__ = ["summarize", "slo_check", "slo_verdict", "check_books", "BooksDoNotBalance", "CONTRACT_KEYS",
+__all__ = ["summarize", "slo_check", "slo_verdict", "check_books", "mechanisms", "BooksDoNotBalance",
+           "CONTRACT_KEYS",
            "WAIT_KEYS", "UTILIZATION_KEYS"]
 
 CONTRACT_KEYS = ("scenario", "seed", "replications", "simulated_s", "throughput_per_s", "requests",
@@ -56,6 +57,7 @@ def summarize(result) -> dict:
     out.update(_measures(reps, result.requests, sc))
     check_books(out)
     out["slo"] = slo_verdict(out, sc.slo)
+    out["mechanisms"] = mechanisms(out, sc)
     if len(reps) > 1:
         out["ci95"] = _ci95(reps, sc)
     facts = calibration_facts(sc)
@@ -109,6 +111,42 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
     out["telegram"] = {"http_429": int(sum(r.counters.get("telegram", {}).get("http_429", 0)
                                            for r in reps))}
     return out
+
+
+def mechanisms(summary: dict, sc) -> list[dict]:
+    """What pushed back in this run, each named with its count: [{"what", "count", "text"}].
+
+    Why: more capacity can make a run worse (more pools than the server accepts, more concurrent calls
+    than the rate limits allow); the output must then say which mechanism did it, not leave an
+    inverted trend unexplained. ``what`` is the summary key the count comes from."""
+    pf, db, c = sc.platform, summary["db"], summary["claude"]
+    dg = summary["digests"]
+    found = []
+
+    def note(what: str, count: int, text: str) -> None:
+        if count:
+            found.append({"what": what, "count": int(count), "text": f"{text}: {count:,}"})
+
+    extra = " + the scheduler's lock queries" if sc.scheduler.placement == "every_instance" else ""
+    note("db.too_many_connections", db["too_many_connections"],
+         f"{pf.instances} pools x {pf.db.pool_size_per_instance}{extra} exceed max_connections "
+         f"{pf.db.max_connections}: connections refused")
+    note("db.acquire_timeouts", db["acquire_timeouts"],
+         f"pool acquire waits past acquire_timeout_s {pf.db.acquire_timeout_s:g}")
+    note("digests.lock_retries", dg.get("lock_retries", 0),
+         "digest lock queries failed and retried a tick later")
+    note("digests.waiting", dg.get("waiting", 0),
+         f"digests still queued for the scheduler's {sc.scheduler.concurrency} slots at the end")
+    shared = "each process's Claude semaphore and " if sc.scheduler.placement == "every_instance" else ""
+    note("digests.sent", dg["sent"],
+         f"digests written in the window, sharing {shared}the rate limits with users")
+    lim = pf.claude.rate_limits
+    note("claude.http_429", c["http_429"],
+         f"Claude 429s (rpm {lim.rpm:g}, itpm {lim.itpm:g}, otpm {lim.otpm:g})")
+    note("claude.http_529", c["http_529"], "Claude 529s (overloaded or outage)")
+    note("claude.breaker_openings", c.get("breaker_openings", 0), "Claude breaker openings")
+    note("telegram.http_429", summary["telegram"]["http_429"], "Telegram 429s (send rate limits)")
+    return found
 
 
 def _books(rows: pd.DataFrame, rate: bool = False) -> dict:
