@@ -30,9 +30,11 @@ from botcap.errors import BadInput
 from botcap.scenario import Scenario
 from botcap.scenario.loader import validate
 
-__all__ = ["Level", "RunBundle", "read_bundle", "read_bundles", "REQUEST_COLUMNS", "STAGE_COLUMNS"]
+__all__ = ["Level", "RunBundle", "read_bundle", "read_bundles", "CALIBRATION_REQUEST_COLUMNS",
+           "STAGE_COLUMNS"]
 
-REQUEST_COLUMNS = ("kind", "sent_at", "replied_at", "latency_s", "ok", "level")
+# the columns of requests.parquet calibration reads (a RunBundle has more: harness.bundle.REQUEST_COLUMNS)
+CALIBRATION_REQUEST_COLUMNS = ("kind", "sent_at", "replied_at", "latency_s", "ok", "level")
 STAGE_COLUMNS = ("kind", "started_at_unix_s", "handler_s", "db_acquire_s", "db_query_s",
                  "claude_semaphore_wait_s", "claude_call_s", "claude_attempts", "mcp_s", "telegram_send_s",
                  "ok")
@@ -144,7 +146,7 @@ def read_bundle(path: str | Path) -> RunBundle:
         raise BadInput(f"{p}: incomplete run (complete: {run.get('complete')}; "
                        f"{run.get('reason') or 'cut short'}): calibrate only from complete runs")
     scenario = _scenario(p, run)
-    requests = _read_parquet(p / "requests.parquet", "per-request rows", REQUEST_COLUMNS)
+    requests = _read_parquet(p / "requests.parquet", "per-request rows", CALIBRATION_REQUEST_COLUMNS)
     if not len(requests):
         raise BadInput(f"{p / 'requests.parquet'}: no requests")
     stages = log = calls = None
