@@ -236,7 +236,9 @@ class Retry(Spec):
     jitter: bool
 
 
-class Breaker(Spec):
+class BreakerSpec(Spec):
+    """A circuit breaker's settings; the breaker itself is ``botcap.policy.Breaker``."""
+
     failure_threshold: int = Field(ge=1, le=10_000, description="consecutive failures that open it")
     cooldown_s: PosSeconds
 
@@ -261,7 +263,7 @@ class Claude(Spec):
     rate_limits: RateLimits
     models: dict[str, ModelLatency]
     retry: Retry
-    breaker: Breaker
+    breaker: BreakerSpec
     timeout_s: PosSeconds
     faults: ClaudeFaults
     prompt_cache_hit_rate: Share = Field(description="share of input tokens read from the prompt cache")
@@ -270,7 +272,7 @@ class Claude(Spec):
 class Mcp(Spec):
     latency_s: Dist
     failure_rate: Share
-    breaker: Breaker
+    breaker: BreakerSpec
 
 
 class Telegram(Spec):
