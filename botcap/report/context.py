@@ -26,9 +26,14 @@ class Ctx:
     _costs: dict = field(default_factory=dict)
 
     def sim(
-        self, variants: Sequence[Sequence[str]], probe: Probe | None = None, what: str = ""
+        self,
+        variants: Sequence[Sequence[str]],
+        probe: Probe | None = None,
+        what: str = "",
+        window: Window | None = None,
     ) -> list[dict]:
-        """Summaries of ``variants`` (``--set`` lists on the base scenario) over the report's window."""
+        """Summaries of ``variants`` (``--set`` lists on the base scenario) over the report's window
+        (or ``window``, for a section whose effects reach further, e.g. digests moved to later slots)."""
         done = [0]
 
         def step(n: int) -> None:
@@ -36,7 +41,9 @@ class Ctx:
             self.label(f"{what}: {done[0]}/{len(variants)} variants simulated")
 
         self.label(f"{what}: 0/{len(variants)} variants simulated")
-        return summaries(self.base, variants, self.window, workers=self.workers, probe=probe, progress=step)
+        return summaries(
+            self.base, variants, window or self.window, workers=self.workers, probe=probe, progress=step
+        )
 
     def scenario(self, sets: Sequence[str] = ()) -> Scenario:
         return with_sets(self.base, sets)

@@ -7,7 +7,7 @@ from botcap.report.assumptions import assumptions
 from botcap.report.common import kind_columns, num, slo_row
 from botcap.report.section import make_section
 
-__all__ = ["a3", "economics", "b6", "a5"]
+__all__ = ["a3", "economics", "b6", "a5", "mitigation_variants"]
 
 SAVING_MIN = 0.05  # a mitigation must save at least 5% of the monthly cost
 LATENCY_SLACK = 0.10  # ... and raise no kind's p95 by more than 10%
@@ -24,7 +24,7 @@ def _mix_shift(base, moves: dict[tuple[str, str], float]) -> list[str]:
     return [f"workload.mix.{k}={v!r}" for k, v in mix.items()]
 
 
-def _sim_variants(base) -> dict[str, list[str] | None]:
+def mitigation_variants(base) -> dict[str, list[str] | None]:
     """How each A3 mitigation shows in the simulator (None: not modelled there)."""
     mt = base.costs.mitigations
     chat = [k for k, s in base.workload.kinds.items() if s.model is not None]
@@ -53,7 +53,7 @@ def _sim_variants(base) -> dict[str, list[str] | None]:
 def a3(ctx) -> tuple[dict, list[str]]:
     slo = ctx.base.slo
     cost = ctx.cost()
-    variants = _sim_variants(ctx.base)
+    variants = mitigation_variants(ctx.base)
     simmed = [k for k, v in variants.items() if v is not None]
     sums = dict(zip(simmed, ctx.sim([variants[k] for k in simmed], what="A3"), strict=True))
     base_total = cost["total"]["monthly_cost_usd"]
