@@ -213,6 +213,10 @@ def _counters(platform: Platform, snapshot: dict) -> dict:
             "queue_s": float(sum(e[1] - s[1] for e, s in zip(end, start, strict=True))),
             "peak_in_use": int(sum(g.peak_in_use for g in gauges)),
             "peak_queue": int(sum(g.peak_queue for g in gauges)),
+            # per process, in build order (instances 0.., then the scheduler worker): where the sums hide
+            # an imbalance (polling hands every update to instance 0)
+            "busy_s_by_process": [float(e[0] - s[0]) for e, s in zip(end, start, strict=True)],
+            "capacity_by_process": [int(g.capacity) for g in gauges],
         }
     counters["resources"] = resources
     return counters

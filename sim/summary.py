@@ -101,6 +101,7 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
     if "db_server" in resources:  # two gauges, two names: connections open vs connections running a query
         out["utilization"].update(_db_server(out["utilization"].pop("db_server"), resources, sc))
     out["resources"] = resources
+    out["by_instance"] = _by_instance(reps, pooled, sc)
     out["claude"] = _claude(reps)
     out["digests"] = _digests(reps, m.digest_rows(pooled, duplicates=False), sc, end_s)
     db = [r.counters.get("db", {}) for r in reps]
@@ -211,6 +212,35 @@ def _db_server(db_server: float, resources: dict, sc) -> dict:
     pool = resources.get("db_pool", {})
     busy = pool.get("mean_in_use", math.nan) / sc.platform.db.max_connections
     return {"db_server_open": db_server, "db_server_busy": busy}
+
+
+PER_PROCESS = ("handlers", "cpu", "db_pool", "claude_semaphore")
+
+
+def _by_instance(reps, pooled: pd.DataFrame, sc) -> dict:
+    """Per instance 0..instances-1: user requests handled and the utilisation of its own resources
+    (``utilization``: busy / capacity over the measured span, pooled over replications). Averages over
+    instances hide an imbalance; these lists show it."""
+    n = sc.platform.instances
+    users = m.user_rows(pooled)
+    handled = users["instance"].to_numpy(dtype=np.int64) if len(users) else np.empty(0, dtype=np.int64)
+    counts = np.bincount(handled[(handled >= 0) & (handled < n)], minlength=n)
+    out = {"requests": [int(c) for c in counts[:n]], "utilization": {}}
+    for name in PER_PROCESS:
+        busy, cap_s = np.zeros(n), np.zeros(n)
+        for r in reps:
+            res = r.counters.get("resources", {}).get(name)
+            if not res or "busy_s_by_process" not in res:
+                continue
+            b, c = res["busy_s_by_process"][:n], res["capacity_by_process"][:n]
+            if len(b) < n:  # not one per instance (e.g. a shared gauge): not a per-instance figure
+                continue
+            busy += np.asarray(b, dtype=float)
+            cap_s += np.asarray(c, dtype=float) * r.measured_s
+        if cap_s.any():
+            out["utilization"][name] = [float(x / y) if y > 0 else math.nan for x, y in zip(busy, cap_s,
+                                                                                             strict=True)]
+    return out
 
 
 def _resources(reps) -> dict:

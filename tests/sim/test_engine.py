@@ -33,7 +33,10 @@ def test_raw_run_follows_the_contract():
     for name in ("handlers", "cpu", "db_pool", "db_server", "claude_semaphore", "telegram_send",
                  "webhook_connections"):
         r = c["resources"][name]
-        assert set(r) == {"capacity", "busy_s", "queue_s", "peak_in_use", "peak_queue"}
+        assert set(r) == {"capacity", "busy_s", "queue_s", "peak_in_use", "peak_queue", "busy_s_by_process",
+                          "capacity_by_process"}
+        assert sum(r["busy_s_by_process"]) == pytest.approx(r["busy_s"])
+        assert sum(r["capacity_by_process"]) == r["capacity"]
         if r["capacity"]:
             assert 0 <= r["busy_s"] <= r["capacity"] * (run.simulated_s - run.warmup_s) + 1e-6
     assert c["resources"]["handlers"]["capacity"] == 5 * 100

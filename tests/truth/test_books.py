@@ -106,3 +106,18 @@ def test_breaker_open_time_is_wall_clock_not_summed_over_instances():
     # open from about 10:00 until about the outage's end plus a cool-down: not 5 x that
     assert 300.0 <= c["breaker_open_s"] <= 300.0 + 2 * 60.0 + 60.0
     assert not math.isnan(c["breaker_open_s"])
+
+
+def test_per_instance_figures_show_what_the_average_hides():
+    polling = summary_of("platform.mode=polling")["by_instance"]
+    assert polling["requests"][0] > 0 and polling["requests"][1:] == [0, 0, 0, 0]  # one poller: instance 0
+    assert polling["utilization"]["handlers"][0] > 0 and polling["utilization"]["handlers"][1:] == [0.0] * 4
+    webhook = summary_of()["by_instance"]
+    assert len(webhook["requests"]) == 5 and min(webhook["requests"]) > 0.1 * max(webhook["requests"])
+
+
+def test_waits_say_how_many_waited_and_how_long_those_did():
+    w = summary_of()["wait_s"]["claude_semaphore"]
+    assert 0 < w["share_waited"] < 1
+    # the p95 of those who waited is at least the p95 over everyone (most of whom never wait)
+    assert w["p95_of_waiting"] >= w["p95"] and w["p95_of_waiting"] > 0
