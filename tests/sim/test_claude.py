@@ -77,8 +77,9 @@ def test_outage_529s_exhaust_retries_open_the_breaker_which_fails_fast():
     # trial goes out (1.43 s), a call during the trial still fails fast, then the closed breaker lets all by
     reqs, errors = _calls(env, client, _plan(), [0.0, 5.0, 10.0, 11.0, 200.0, 200.5, 205.0])
     env.run()
-    assert errors == ["claude_failed", "claude_failed", "claude_breaker_open", "claude_breaker_open", "",
-                      "claude_breaker_open", ""]
+    # the failed calls are named by their last attempt's outcome: 529s (claude_overloaded)
+    assert errors == ["claude_overloaded", "claude_overloaded", "claude_breaker_open", "claude_breaker_open",
+                      "", "claude_breaker_open", ""]
     c = api.counters
     assert c["http_529"] == 4 and c["retries"] == 2
     assert reqs[0].wait_claude_backoff_s == 0.5          # backoff_s without jitter
