@@ -41,7 +41,6 @@ from botcap.errors import BadInput
 __all__ = ["BlackboxFits", "fit_blackbox", "ASSUMED_RTT_S", "check_calibratable"]
 
 ASSUMED_RTT_S = 0.001
-SERVICE_TARGET = 400
 
 
 @dataclass
@@ -219,7 +218,6 @@ def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES) -
         if len(rows) < min_samples:
             raise BadInput(f"kinds.{kind}: {len(rows)} answered requests in the fitted levels below the "
                            f"knee; at least {min_samples} needed (lengthen the lowest load levels)")
-        rows = rows.sort_values("sent").head(SERVICE_TARGET) if len(rows) > SERVICE_TARGET else rows
         work = (rows["pre_s"] + rows["post_s"]).to_numpy(dtype=float) - ASSUMED_RTT_S
         f = fit_positive(f"kinds.{kind}.service_s", np.clip(work, 1e-6, None), min_samples=min_samples)
         fits.fits[f.stage] = f

@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
     app.command("calibrate")(calibrate_command)
     from botcap.sim.cli import sim_app
 
-    sim_app.command("replay")(replay_command)
+    if not any(c.name == "replay" for c in sim_app.registered_commands):   # register() may run again
+        sim_app.command("replay")(replay_command)
 
 
 def replay_command(

@@ -38,6 +38,8 @@ BLOCKED_SHARE = 0.1     # events inside Claude calls / expected: below this the 
 KNEE_SHARE = 0.9        # past the knee: under this share of a level's requests answered inside it
 MIN_EXPECTED = 20       # expected sends inside calls needed before a blocked loop can be told
 SHRINK_S = 0.002        # a call's own take and reply sit at its edges
+SERVICE_TARGET = 60     # per kind: service samples from the quietest levels upward (a black box cannot
+                        # tell a semaphore's wait from work, so as few loaded levels as possible)
 UNLIMITED = {"handlers_per_instance": 10_000, "claude.concurrency_per_instance": 10_000,
              "cpu_cores_per_instance": 1024}   # the schema's ceilings: "no limit seen"
 
@@ -150,10 +152,9 @@ def infer_structure(b, fit_levels=None) -> dict:
     blocked = _blocked_loop(tl, calls, log)
     out["loop_blocked_by_claude"] = blocked
     serial = bool(blocked.get("seen") and blocked.get("blocked"))
-    out["updates_in_flight"] = {"limit": 1 if serial else None, "seen": serial,
-                                "why": ("the event loop stood still during every Claude call: one update at "
-                                        "a time per process" if serial else
-                                        "other updates moved during Claude calls: no per-process limit seen")}
+    out["updates_in_flight"] = _updates_in_flight(tl, window, serial, top["past_knee"],
+                                                  out["claude_in_flight"].get("busiest_level_max", 0))
+    serial = out["updates_in_flight"]["limit"] == 1
 
     if serial:
         tl = serial_starts(tl)
@@ -175,6 +176,24 @@ def infer_structure(b, fit_levels=None) -> dict:
     return out
 
 
+def _updates_in_flight(tl: pd.DataFrame, window, serial: bool, past_knee: bool, claude_max: int) -> dict:
+    """The handler limit: 1 when the loop stood still during Claude calls; else the most updates seen
+    being worked on at once (from the first visible sign of work, the first text or the first Claude
+    call, to the reply) when, past the knee, the count sat on that ceiling above Claude's own."""
+    if serial:
+        return {"limit": 1, "seen": True, "why": "the event loop stood still during every Claude call: one "
+                                                 "update at a time per process"}
+    streams = tl["first_reply"] < tl["completed"] - 1e-3
+    start = np.where(streams, tl["first_reply"], np.where(tl["has_claude"], tl["first_claude"], np.nan))
+    n, share = intervals_max(start, tl["completed"], window)
+    out = {"busiest_level_max": n, "share_at_max": share}
+    if past_knee and share >= BINDING_SHARE and n > claude_max:
+        return {**out, "limit": n, "seen": True,
+                "why": f"{n} updates in the bot at once past the knee, {100 * share:.0f}% of the time"}
+    return {**out, "limit": None, "seen": False,
+            "why": "other updates moved during Claude calls and no ceiling of updates in flight showed"}
+
+
 def serial_starts(tl: pd.DataFrame) -> pd.DataFrame:
     """``tl`` with ``pre_s`` measured from when a one-at-a-time bot could start on the update: the later
     of its take and the previous update's reply (in reply order). Why: such a bot takes updates (a
@@ -192,19 +211,28 @@ def serial_starts(tl: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _service_rows(tl: pd.DataFrame, b, fit_levels) -> pd.DataFrame:
-    """Requests that show service times unqueued: answered, no failed Claude attempt, sent in a fitted
-    level below the knee (the quietest fitted levels when every fitted level is past it)."""
+def _service_rows(tl: pd.DataFrame, b, fit_levels, target: int = SERVICE_TARGET) -> pd.DataFrame:
+    """Requests that show service times unqueued: answered, no failed Claude attempt, per kind from the
+    quietest fitted levels below the knee (whole levels, lowest rate first, until ``target`` rows; the
+    quietest fitted level when every one is past it). Why the quietest: samples taken under load hold
+    queueing (a pool's wait, a busy event loop) that the model adds itself (``stages.quietest``)."""
     levels = [lv for lv in b.levels if fit_levels is None or any(
         f.bundle == lv.bundle and f.index == lv.index for f in fit_levels)]
     loads = {x["level"]: x for x in level_load(b, tl)}
     below = [lv for lv in levels if not loads[lv.index]["past_knee"]]
-    use = below or sorted(levels, key=lambda lv: lv.rate_per_s)[:1]
-    mask = np.zeros(len(tl), dtype=bool)
-    for lv in use:
-        mask |= ((tl["sent"] >= lv.start_s) & (tl["sent"] < lv.end_s)).to_numpy()
-    ok = tl["ok"] & (tl["claude_attempts"] <= tl["claude_calls"]) & np.isfinite(tl["pre_s"])
-    return tl[mask & ok.to_numpy()]
+    use = sorted(below or sorted(levels, key=lambda lv: lv.rate_per_s)[:1], key=lambda lv: lv.rate_per_s)
+    ok = (tl["ok"] & (tl["claude_attempts"] <= tl["claude_calls"]) & np.isfinite(tl["pre_s"])).to_numpy()
+    keep = np.zeros(len(tl), dtype=bool)
+    for kind in tl["kind"].unique():
+        n = 0
+        for lv in use:
+            in_lv = ((tl["sent"] >= lv.start_s) & (tl["sent"] < lv.end_s)).to_numpy()
+            m = ok & (tl["kind"] == kind).to_numpy() & in_lv
+            keep |= m
+            n += int(m.sum())
+            if n >= target:
+                break
+    return tl[keep]
 
 
 def _kind_summary(g: pd.DataFrame) -> dict:

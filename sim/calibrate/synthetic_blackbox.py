@@ -46,15 +46,19 @@ def write_blackbox_bundle(scenario: Scenario, ladder: list[tuple[float, float]],
     half = pf.network_rtt_s.telegram / 2
     t0 = T0_UNIX_S
     arrival = t0 + sim["arrival_s"].to_numpy(dtype=float)
-    taken = arrival + sim["wait_webhook_s"].to_numpy(dtype=float)
-    start = taken + (half if pf.mode == "webhook" else 0.0) + sim["wait_handler_s"].to_numpy(dtype=float)
+    done = t0 + sim["done_s"].to_numpy(dtype=float)
+    # backwards from the reply (exact whatever the ingress did: a poll's delay is in no wait column)
+    send = sim[["service_telegram_s", "wait_telegram_send_s"]].sum(axis=1).to_numpy(dtype=float)
+    claude_s = sim["service_claude_s"].to_numpy(dtype=float)
+    last_end = done - send
+    first_claude = last_end - claude_s - sim["wait_claude_backoff_s"].to_numpy(dtype=float)
     before = sim[["wait_cpu_s", "service_cpu_s", "wait_db_pool_s", "wait_db_server_s", "service_db_s",
                   "service_mcp_s", "wait_claude_semaphore_s", "wait_rate_limit_s"]].sum(axis=1).to_numpy()
-    first_claude = start + before
-    claude_s = sim["service_claude_s"].to_numpy(dtype=float)
-    last_end = first_claude + claude_s + sim["wait_claude_backoff_s"].to_numpy(dtype=float)
+    start = first_claude - before
+    taken = np.maximum(start - sim["wait_handler_s"].to_numpy(dtype=float)
+                       - (half if pf.mode == "webhook" else 0.0), arrival)
     ok = sim["ok"].astype(bool).to_numpy()
-    replied = np.where(ok, t0 + sim["done_s"].to_numpy(dtype=float) - half, np.nan)
+    replied = np.where(ok, done - half, np.nan)
     kinds = sim["kind"].astype(str).to_numpy()
     has_claude = (claude_s > 0) & (sim["claude_attempts"].to_numpy() > 0)
     streaming = np.isin(kinds, list(stream_kinds)) & has_claude

@@ -27,6 +27,7 @@ BLACKBOX_REQUEST_COLUMNS = ("request_id", "taken_at", "first_reply_at", "complet
 CLAUDE_COLUMNS = ("arrived_at", "first_byte_at", "ended_at", "model", "input_tokens", "output_tokens",
                   "status", "request_id", "link")
 LOG_COLUMNS = ("at", "event", "via", "chat_id")
+TOUCH_S = 1e-6   # clock rounding between one interval's end and the next one's start
 
 
 def _num(df: pd.DataFrame, col: str) -> np.ndarray:
@@ -90,14 +91,14 @@ def timeline(b) -> pd.DataFrame:
 
 
 def intervals_max(starts, ends, window: tuple[float, float] | None = None) -> tuple[int, float]:
-    """(most intervals open at once, share of the window's time spent at that most).
+    """(most intervals open at once inside ``window``, share of the window's time spent at that most).
 
     Why the share: a real limit is a ceiling the count sits on while work queues behind it (a saturated
     semaphore is at its capacity most of the time); Poisson overlap without a limit touches its
     maximum only for moments. Intervals are [start, end); an end at the same instant as a start closes first.
     """
     s = np.asarray(starts, dtype=float)
-    e = np.asarray(ends, dtype=float)
+    e = np.asarray(ends, dtype=float) - TOUCH_S   # one call ending as the next starts: not both open
     ok = np.isfinite(s) & np.isfinite(e) & (e >= s)
     s, e = s[ok], e[ok]
     if not s.size:
@@ -107,10 +108,12 @@ def intervals_max(starts, ends, window: tuple[float, float] | None = None) -> tu
     order = np.lexsort((d, t))   # at equal times, -1 (an end) before +1 (a start)
     t, d = t[order], d[order]
     level = np.cumsum(d)
-    top = int(level.max())
     lo, hi = window if window is not None else (float(t[0]), float(t[-1]))
     if hi <= lo:
-        return top, 0.0
+        return int(level.max()), 0.0
+    # the count over [t_i, t_{i+1}) is level[i]: the most among segments that overlap the window
+    seen = (t[1:] > lo) & (t[:-1] < hi)
+    top = int(level[:-1][seen].max()) if seen.any() else 0
     # time at `top`: segments [t_i, t_{i+1}) where the count after event i is top, clipped to the window
     seg_start = np.clip(t[:-1], lo, hi)
     seg_end = np.clip(t[1:], lo, hi)

@@ -28,3 +28,17 @@ def ladder_bundle(tmp_path_factory, truth) -> Path:
 def no_tokens_bundle(tmp_path_factory, truth) -> Path:
     return write_synthetic_bundle(truth, LADDER[:3], tmp_path_factory.mktemp("syn") / "notokens", seed=4,
                                   tokens=False)
+
+
+@pytest.fixture
+def botcap(capsys):
+    """``botcap ARGS`` in this process through the real entry point: (exit code, stdout, stderr)."""
+    from botcap.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

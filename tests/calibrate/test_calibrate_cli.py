@@ -106,8 +106,9 @@ def test_too_small_a_bundle_is_refused(ladder_bundle, tmp_path):
     assert code == 2 and "too few samples to fit" in err
 
 
-@pytest.mark.parametrize("remove, message", [("stages.parquet", "telegram_log.parquet: missing (no stages.parquet"),
-                                             ("run.json", "run.json: missing")])
+@pytest.mark.parametrize("remove, message", [
+    ("stages.parquet", "telegram_log.parquet: missing (no stages.parquet"),
+    ("run.json", "run.json: missing")])
 def test_missing_files_are_refused(ladder_bundle, tmp_path, remove, message):
     b = _copy(ladder_bundle, tmp_path / "missing")
     (b / remove).unlink()
