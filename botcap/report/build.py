@@ -76,7 +76,9 @@ def build_report(
         ctx.label = lambda text, i=i: say(i / len(steps), text)
         say(i / len(steps), sid)
         t0 = time.monotonic()
+        ctx.notes = []
         sections[sid], plots[sid] = fn(ctx)
+        sections[sid]["notes"] += ctx.notes
         timing[sid] = round(time.monotonic() - t0, 1)
     say(1.0, "done")
     facts = calibration_facts(scenario)

@@ -30,6 +30,7 @@ def slo_row(summary: dict, slo) -> dict:
             "digests_scheduled": dg.get("scheduled"),
             "pressure": num(rules.pressure(summary, slo)),
             "slo_met": rules.met(summary),
+            "sim_error": summary.get("error", "none"),
             "violations": "; ".join(rules.violations(summary)) or "none",
         }
     )

@@ -23,6 +23,7 @@ class Ctx:
     workers: int = 1
     cost_draws: int | None = None
     label: Callable[[str], None] = lambda text: None
+    notes: list[str] = field(default_factory=list)  # failed variants, said in their section
     _costs: dict = field(default_factory=dict)
 
     def sim(
@@ -41,9 +42,13 @@ class Ctx:
             self.label(f"{what}: {done[0]}/{len(variants)} variants simulated")
 
         self.label(f"{what}: 0/{len(variants)} variants simulated")
-        return summaries(
+        out = summaries(
             self.base, variants, window or self.window, workers=self.workers, probe=probe, progress=step
         )
+        for sets, summary in zip(variants, out, strict=True):
+            if "error" in summary:
+                self.notes.append(f"variant {list(sets)}: {summary['error']}")
+        return out
 
     def scenario(self, sets: Sequence[str] = ()) -> Scenario:
         return with_sets(self.base, sets)

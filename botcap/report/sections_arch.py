@@ -273,8 +273,8 @@ ERROR_SLACK = 0.02  # ... without raising the error rate by more than 2 percenta
 def _breaker_pays(rows: list[dict], fault: str) -> bool:
     on = next(r for r in rows if r["fault"] == fault and r["breaker"] == "breaker")
     off = next(r for r in rows if r["fault"] == fault and r["breaker"] == "no breaker")
-    if not off["attempts"]:
-        return False
+    if not off["attempts"] or on["sim_error"] != "none" or off["sim_error"] != "none":
+        return False  # a failed simulation is no evidence either way
     saved = (off["attempts"] - on["attempts"]) / off["attempts"]
     return saved >= ATTEMPTS_SAVED_MIN and (on["error_rate"] or 0) <= (off["error_rate"] or 0) + ERROR_SLACK
 
@@ -316,8 +316,10 @@ def a4(ctx) -> tuple[dict, list[str]]:
         with_b = next(r for r in rows if r["fault"] == fault and r["breaker"] == "breaker")
         without = next(r for r in rows if r["fault"] == fault and r["breaker"] == "no breaker")
         key = "outage" if fault.startswith("outage") else "storm"
-        values[f"{key}_attempts_saved"] = without["attempts"] - with_b["attempts"]
-        values[f"{key}_err_with"], values[f"{key}_err_without"] = with_b["error_rate"], without["error_rate"]
+        judged = with_b["sim_error"] == "none" and without["sim_error"] == "none"
+        values[f"{key}_attempts_saved"] = without["attempts"] - with_b["attempts"] if judged else None
+        values[f"{key}_err_with"] = with_b["error_rate"] if judged else None
+        values[f"{key}_err_without"] = without["error_rate"] if judged else None
         fmt.update({f"{key}_attempts_saved": "int", f"{key}_err_with": "pct", f"{key}_err_without": "pct"})
     keep = any(_breaker_pays(rows, f) for f in ("outage 5 min", "529 storm 60%"))
     values["verdict"] = "keep the breaker" if keep else "the breaker saves nothing here"
@@ -359,6 +361,7 @@ def a4(ctx) -> tuple[dict, list[str]]:
             ("recovery_s", "recovery s", "s"),
             ("p95_chat_simple_s", "p95 chat_simple s", "s"),
             ("slo_met", "SLO met", "bool"),
+            ("sim_error", "simulation", "text"),
         ],
         rows=rows,
         recommendation=text,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from botcap.scenario import Scenario, apply_set
 from botcap.scenario.loader import validate
 
-__all__ = ["Window", "scenario_hash", "with_sets", "summaries"]
+__all__ = ["Window", "scenario_hash", "with_sets", "summaries", "failed_summary"]
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,28 @@ Probe = Callable[[object], dict]
 """A module-level function of a ``SimResult`` returning extra plain numbers (kept under ``probe``)."""
 
 
+def failed_summary(exc: BaseException) -> dict:
+    """A variant whose simulation raised: no data (nothing completed, the verdict not met), the error named.
+
+    Why not re-raise: one broken variant must not take the whole report down, nor vanish from it; the
+    section shows it as failed with the error, and no rule can pick it (nothing completed).
+    """
+    text = f"simulation failed: {type(exc).__name__}: {str(exc)[:200]}"
+    return {
+        "error": text,
+        "requests": {"completed": 0},
+        "slo": {"met": False, "violations": [{"what": "simulation", "text": text}]},
+    }
+
+
 def _run_one(scenario: Scenario, window: Window, probe: Probe | None = None) -> dict:
     from botcap.sim.runner import run
     from botcap.sim.summary import summarize
 
-    result = run(scenario, seed=window.seed, replications=window.replications, hours=window.hours)
+    try:
+        result = run(scenario, seed=window.seed, replications=window.replications, hours=window.hours)
+    except (RecursionError, RuntimeError, ValueError, ArithmeticError) as exc:
+        return failed_summary(exc)
     summary = summarize(result)
     if probe is not None:
         summary["probe"] = probe(result)

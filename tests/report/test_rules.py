@@ -157,3 +157,45 @@ def test_a_section_refuses_a_recommendation_without_its_numbers():
             values={},
             value_fmt={},
         )
+
+
+def _fault_rows(on_attempts, off_attempts, on_err=0.05, off_err=0.05, on_error="none", off_error="none"):
+    return [
+        {
+            "fault": "f",
+            "breaker": "breaker",
+            "attempts": on_attempts,
+            "error_rate": on_err,
+            "sim_error": on_error,
+        },
+        {
+            "fault": "f",
+            "breaker": "no breaker",
+            "attempts": off_attempts,
+            "error_rate": off_err,
+            "sim_error": off_error,
+        },
+    ]
+
+
+def test_breaker_rule_crosses_its_thresholds():
+    from botcap.report.sections_arch import _breaker_pays
+
+    assert _breaker_pays(_fault_rows(790, 1000), "f")  # 21% fewer attempts
+    assert not _breaker_pays(_fault_rows(810, 1000), "f")  # 19%: not enough
+    assert not _breaker_pays(_fault_rows(500, 1000, on_err=0.08, off_err=0.05), "f")  # 3 points more errors
+    assert _breaker_pays(_fault_rows(500, 1000, on_err=0.069, off_err=0.05), "f")  # 1.9 points: tolerated
+    # a failed simulation is no evidence: zero attempts there must not look like a saving
+    assert not _breaker_pays(_fault_rows(0, 1000, on_error="simulation failed: RecursionError"), "f")
+
+
+def test_a_failed_variant_is_kept_as_no_data():
+    from botcap.report.common import slo_row
+    from botcap.report.variants import failed_summary
+
+    s = failed_summary(RecursionError("maximum recursion depth exceeded"))
+    assert not rules.met(s)
+    row = slo_row(s, SLO)
+    assert row["slo_met"] is False and row["sim_error"].startswith("simulation failed: RecursionError")
+    assert row["p95_chat_deep_s"] is None
+    assert rules.fewest_meeting([1], [s], SLO) is None
