@@ -27,6 +27,7 @@ from botcap.scenario import Scenario
 from botcap.scenario.loader import validate
 
 POLL_WAIT_S = 10.0    # how long a polling bot may take to show up before the load is refused
+OTHER_POLLER_S = 3.0  # ... or, while another token is polling, this long (a forgotten --bot-token)
 RECENT_POLL_S = 75.0  # a getUpdates within this is "polling" (long polls last up to 50 s)
 
 
@@ -73,18 +74,19 @@ def check_external(o) -> dict:
 
 
 def _wait_for_poller(host: str, token: str, bot_id: str) -> None:
-    deadline = time.monotonic() + POLL_WAIT_S
+    started = time.monotonic()
     while True:
         now = time.time()
         mine = _get(f"{host}/_fake/bot{token}/stats")["result"]
         if _polls(mine, now) or mine.get("webhook_url"):
             return
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - started
+        everyone = _get(f"{host}/_fake/stats")["result"] if waited > OTHER_POLLER_S else {}
+        others = sorted(b for b, s in everyone.items()
+                        if b != bot_id and (_polls(s, now) or s.get("webhook_url")))
+        if others or waited > POLL_WAIT_S:
             break
-        time.sleep(0.5)
-    everyone = _get(f"{host}/_fake/stats")["result"]
-    others = sorted(b for b, s in everyone.items()
-                    if b != bot_id and (_polls(s, now) or s.get("webhook_url")))
+        time.sleep(0.25)
     if others:
         raise BadInput(f"--bot-token: nobody polls bot {bot_id} at {host}, but bot {', '.join(others)} does: "
                        f"pass that bot's token (--bot-token {others[0]}:…)")
