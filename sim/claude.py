@@ -84,7 +84,7 @@ class ClaudeApi:
     def latency_s(self, model: str, output_tokens: int) -> float:
         return self.rtt_s + self.ttft_s[model]() + output_tokens / self.tokens_per_s[model]
 
-    def settle(self, reserved: int, output_tokens: int) -> None:
+    def true_up_output(self, reserved: int, output_tokens: int) -> None:
         """The output reservation corrected to what was generated."""
         self.otpm.give_back(self.env._now, reserved - output_tokens)
 
@@ -140,12 +140,12 @@ class ClaudeClient:
                 if latency <= api.timeout_s:
                     yield env.timeout(latency)
                     req.service_claude_s += latency
-                    api.settle(max_tokens, output)
+                    api.true_up_output(max_tokens, output)
                     policy.after(env._now, attempt, OK, None)
                     break
                 yield env.timeout(api.timeout_s)  # the client gives up; the server stops generating
                 req.service_claude_s += api.timeout_s
-                api.settle(max_tokens, 0)
+                api.true_up_output(max_tokens, 0)
                 status = None  # a timeout: no HTTP answer
             else:
                 if api.rtt_s:

@@ -42,7 +42,7 @@ def test_claude_api_admission_equals_the_policy(seed):
         assert (status, retry_after) == expected
         if status == OK and rng.random() < 0.8:  # most finish; the reservation is corrected
             out = int(rng.integers(0, max_tokens + 1))
-            api.settle(max_tokens, out)
+            api.true_up_output(max_tokens, out)
             mirror[2].give_back(t, max_tokens - out)
         refused += status == HTTP_429
         oversize += inp == 50_000

@@ -79,7 +79,7 @@ class ScriptedApi:
     def latency_s(self, model, output_tokens):
         return TIMEOUT_S + 1.0 if self.stall else 0.0
 
-    def settle(self, reserved, output_tokens):
+    def true_up_output(self, reserved, output_tokens):
         pass
 
 

@@ -149,7 +149,7 @@ class FakeClaude:
             if ttft + gen > 0:
                 await asyncio.sleep(ttft + gen)
         finally:
-            self.limiter.settle(key, prompt.max_tokens, out)
+            self.limiter.true_up_output(key, prompt.max_tokens, out)
         self.stats.add_tokens(model.key, cu.input_tokens, out, cu.cache_read, cu.cache_write)
         call.tokens(cu.input_tokens, out, cu.cache_read, cu.cache_write)
         call.first_byte()
@@ -200,7 +200,7 @@ class FakeClaude:
             self.stats.disconnects += 1  # the 200 was sent; the client left mid-stream
         finally:
             # a client that hangs up mid-stream is billed (and rate-limited) for what was generated
-            self.limiter.settle(key, prompt.max_tokens, sent)
+            self.limiter.true_up_output(key, prompt.max_tokens, sent)
             self.stats.add_tokens(model.key, cu.input_tokens, sent, cu.cache_read, cu.cache_write)
             call.tokens(cu.input_tokens, sent, cu.cache_read, cu.cache_write)
         return response

@@ -82,7 +82,7 @@ class RateLimiter:
         waits = [refusal_wait_s(now, (b,), (a,)) for b, a in zip(lim.buckets, amounts, strict=True)]
         return wait, _LIMIT_NAMES[waits.index(max(waits))]
 
-    def settle(self, key: str, reserved: int, actual: int) -> None:
+    def true_up_output(self, key: str, reserved: int, actual: int) -> None:
         """Give back the unused part of an output reservation (``reserved - actual``)."""
         if self.spec is None:
             return
