@@ -147,6 +147,13 @@ class ClaudeClient:
                 req.service_claude_s += api.timeout_s
                 api.true_up_output(max_tokens, 0)
                 status = None  # a timeout: no HTTP answer
+                # billed for nothing: the prompt, and what was generated until the client hung up
+                tps = api.tokens_per_s[model]
+                wasted = counters["wasted_tokens"][model]
+                wasted["input"] += uncached
+                wasted["cache_read"] += read
+                wasted["cache_write"] += write
+                wasted["output"] += int(min(output, max(0.0, api.timeout_s - latency + output / tps) * tps))
             else:
                 if api.rtt_s:
                     yield env.timeout(api.rtt_s)

@@ -21,6 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 from botcap.sim import metrics as m
+from botcap.sim import spend
 from botcap.sim.record import FIELDS
 from botcap.sim.verdict import slo_verdict
 
@@ -103,6 +104,9 @@ def _measures(reps, pooled: pd.DataFrame, sc) -> dict:
     out["resources"] = resources
     out["by_instance"] = _by_instance(reps, pooled, sc)
     out["claude"] = _claude(reps)
+    out["claude"]["spend_usd"] = spend.usd(out["claude"]["tokens"], sc)
+    out["claude"]["wasted_usd"] = spend.usd(out["claude"]["wasted_tokens"], sc)
+    out["claude"]["outages"] = spend.outages(users, sc, end_s) if sc.platform.claude.faults.outages else []
     out["digests"] = _digests(reps, m.digest_rows(pooled, duplicates=False), sc, end_s)
     db = [r.counters.get("db", {}) for r in reps]
     out["db"] = {"peak_server_connections": int(max((d.get("peak_server_connections", 0) for d in db),
@@ -283,6 +287,13 @@ def _claude(reps) -> dict:
             for key in TOKEN_KEYS:
                 acc[key] += int(t.get(key, 0))
     out["tokens"] = tokens
+    wasted: dict = {}
+    for c in cs:
+        for model, t in c.get("wasted_tokens", {}).items():
+            acc = wasted.setdefault(model, dict.fromkeys(TOKEN_KEYS, 0))
+            for key in TOKEN_KEYS:
+                acc[key] += int(t.get(key, 0))
+    out["wasted_tokens"] = wasted  # of timed-out attempts: billed, never delivered (sim.spend)
     return out
 
 
