@@ -22,7 +22,7 @@ from botcap.sim.workload import DAY_S, draws, rng_for
 
 from botcap.scenario import Scenario, hhmm_to_s
 
-__all__ = ["Platform", "build_platform", "new_counters"]
+__all__ = ["BuiltPlatform", "build_platform", "new_counters"]
 
 
 def new_counters(models) -> dict:
@@ -30,10 +30,7 @@ def new_counters(models) -> dict:
     return {
         "claude": {"calls": 0, "http_429": 0, "http_529": 0, "retries": 0, "breaker_open_s": 0.0,
                    "tokens": {m: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
-                              for m in models},
-                   # of attempts the client gave up on (timeouts): billed, never delivered
-                   "wasted_tokens": {m: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
-                                     for m in models}},
+                              for m in models}},
         "db": {"acquire_timeouts": 0, "too_many_connections": 0},
         "digests": {"scheduled": 0, "moved": 0, "moved_by_s_total": 0.0, "duplicate_sends": 0,
                     "lock_retries": 0},
@@ -42,8 +39,9 @@ def new_counters(models) -> dict:
     }
 
 
-class Platform:
-    """Everything that exists during one run; components add to ``counters`` and own ``Gauge``s."""
+class BuiltPlatform:
+    """The platform as built for one run (the scenario's ``Platform`` is its plan): everything that exists
+    during the run; components add to ``counters`` and own ``Gauge``s."""
 
     def __init__(self, env: simpy.Environment, scenario: Scenario):
         self.env, self.scenario = env, scenario
@@ -117,8 +115,8 @@ def _outages_s(scenario: Scenario, horizon_s: float) -> list[tuple[float, float]
 
 
 def build_platform(env: simpy.Environment, scenario: Scenario, seed: int, plans: dict,
-                   horizon_s: float) -> Platform:
-    p = Platform(env, scenario)
+                   horizon_s: float) -> BuiltPlatform:
+    p = BuiltPlatform(env, scenario)
     pf, sch = scenario.platform, scenario.scheduler
     rtt = pf.network_rtt_s
     c = p.counters

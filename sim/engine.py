@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import simpy
-from botcap.sim.build import Platform, build_platform
+from botcap.sim.build import BuiltPlatform, build_platform
 from botcap.sim.record import FIELDS, Request
 from botcap.sim.resources import timeout_at
 from botcap.sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals, with_output_tokens
@@ -90,7 +90,7 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
 
 
 # ---------------------------------------------------------------------------------------------- arrivals
-def _open_arrivals(env, platform: Platform, plans, arr: OpenArrivals, requests: list[Request]):
+def _open_arrivals(env, platform: BuiltPlatform, plans, arr: OpenArrivals, requests: list[Request]):
     submit = platform.ingress.submit
     kind_plans_ = [plans[name] for name in arr.names]
     t_s, kinds, chats = arr.t_s.tolist(), arr.kinds.tolist(), arr.chat_ids.tolist()
@@ -102,7 +102,7 @@ def _open_arrivals(env, platform: Platform, plans, arr: OpenArrivals, requests: 
         submit(req, plan)
 
 
-def _sessions(env, platform: Platform, plans, s: Sessions, requests: list[Request]) -> None:
+def _sessions(env, platform: BuiltPlatform, plans, s: Sessions, requests: list[Request]) -> None:
     """Start each user's session at its start time, without a driver process: session i's start timeout
     also sets session i+1's, and it resumes the session's generator itself (``_StartedBy``), so a session
     start costs one event, not a driver's timeout plus SimPy's Initialize event."""
@@ -133,7 +133,7 @@ class _StartedBy(simpy.Process):
         start.callbacks.append(self._resume)
 
 
-def _session(env, platform: Platform, kind_plans_, kinds, think, first, count, chat_id, requests):
+def _session(env, platform: BuiltPlatform, kind_plans_, kinds, think, first, count, chat_id, requests):
     """A user's chat: each message after the previous reply plus a think time (closed within a session)."""
     run = platform.ingress.run
     last = first + count - 1
@@ -150,7 +150,7 @@ def _session(env, platform: Platform, kind_plans_, kinds, think, first, count, c
 
 
 # ------------------------------------------------------------------------------------------- bookkeeping
-def _sampler(env, platform: Platform, samples: list, progress):
+def _sampler(env, platform: BuiltPlatform, samples: list, progress):
     groups = platform.resource_groups()
     while True:
         now = env.now
@@ -177,7 +177,7 @@ def _gc_freeze(env):
         gc.freeze()
 
 
-def _take_snapshot(platform: Platform, snapshot: dict) -> None:
+def _take_snapshot(platform: BuiltPlatform, snapshot: dict) -> None:
     platform.settle()
     snapshot["counters"] = copy.deepcopy(platform.counters)
     snapshot["areas"] = {name: [g.areas() for g in gauges]
@@ -185,7 +185,7 @@ def _take_snapshot(platform: Platform, snapshot: dict) -> None:
     snapshot["t_s"] = platform.env.now
 
 
-def _at_warmup(env, warmup_s: float, platform: Platform, snapshot: dict):
+def _at_warmup(env, warmup_s: float, platform: BuiltPlatform, snapshot: dict):
     yield env.timeout(warmup_s)
     _take_snapshot(platform, snapshot)
 
@@ -196,7 +196,7 @@ def _minus(after, before):
     return after - before
 
 
-def _counters(platform: Platform, snapshot: dict) -> dict:
+def _counters(platform: BuiltPlatform, snapshot: dict) -> dict:
     counters = _minus(platform.counters, snapshot["counters"])
     for section, extra in platform.final_counters().items():  # plan facts and peaks: whole run
         counters[section].update(extra)
