@@ -30,7 +30,10 @@ def new_counters(models) -> dict:
     return {
         "claude": {"calls": 0, "http_429": 0, "http_529": 0, "retries": 0, "breaker_open_s": 0.0,
                    "tokens": {m: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
-                              for m in models}},
+                              for m in models},
+                   # of attempts the client gave up on (timeouts): billed, never delivered
+                   "wasted_tokens": {m: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
+                                     for m in models}},
         "db": {"acquire_timeouts": 0, "too_many_connections": 0},
         "digests": {"scheduled": 0, "moved": 0, "moved_by_s_total": 0.0, "duplicate_sends": 0,
                     "lock_retries": 0},
