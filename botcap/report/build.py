@@ -18,6 +18,8 @@ from botcap.outdir import atomic_dir
 from botcap.provenance import calibration_facts, calibration_line
 from botcap.report import sections_arch as arch
 from botcap.report import sections_cost as cost
+from botcap.report import sections_econ as econ
+from botcap.report import sections_faults as faults
 from botcap.report import sections_plan as plan
 from botcap.report.context import Ctx
 from botcap.report.provenance import provenance
@@ -57,12 +59,12 @@ def build_report(
         ("A1", arch.a1),
         ("A2", arch.a2),
         ("A3", cost.a3),
-        ("A4", arch.a4),
+        ("A4", faults.a4),
         ("A6", plan.a6),
         ("A7", plan.a7),
-        ("C4", cost.economics),
-        ("B6", cost.b6),
-        ("C1", arch.c1),
+        ("C4", econ.economics),
+        ("B6", econ.b6),
+        ("C1", faults.c1),
         ("A5", cost.a5),
         ("GROWTH", lambda c: plan.growth(c, sections.get("A1"))),
         ("CLAIMS", plan.claims),

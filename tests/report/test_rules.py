@@ -179,7 +179,7 @@ def _fault_rows(on_attempts, off_attempts, on_err=0.05, off_err=0.05, on_error="
 
 
 def test_breaker_rule_crosses_its_thresholds():
-    from botcap.report.sections_arch import _breaker_pays
+    from botcap.report.sections_faults import _breaker_pays
 
     assert _breaker_pays(_fault_rows(790, 1000), "f")  # 21% fewer attempts
     assert not _breaker_pays(_fault_rows(810, 1000), "f")  # 19%: not enough
