@@ -170,6 +170,98 @@ def sim_sweep(file: ScenarioFile = None, set_: SetOption = None, grid: GridOptio
                   f"results.parquet, ci95.parquet, points.parquet and plots/ in {out}/")
 
 
+@sim_app.command("optimize")
+def sim_optimize(file: ScenarioFile = None, set_: SetOption = None,
+                 dau: Annotated[int | None, typer.Option("--dau", help="Daily active users to plan for "
+                                                          "(default: the scenario's workload.dau).")] = None,
+                 space: Annotated[Path | None, typer.Option("--space", help="Search space YAML (default: "
+                                                              "sim/scenarios/optimize_space.yaml).")] = None,
+                 growth: Annotated[str | None, typer.Option(
+                     "--growth", help="DAU levels, comma-separated (1000,10000,100000): the cheapest plan "
+                                      "per level.")] = None,
+                 seed: SeedOption = None,
+                 out: Annotated[Path | None, typer.Option("--out", help="Folder for optimize.json and the "
+                                                           "Pareto plot.")] = None,
+                 workers: ClusterWorkersOption = 2, dask: DaskOption = None, json_: JsonFlag = False) -> None:
+    """The cheapest configuration meeting the SLO (pre-screen, then DES in cost order); exit 1 if none."""
+    from botcap.sim.cluster import check_address, dask_executor
+    from botcap.sim.optimize import optimize
+    from botcap.sim.outdir import check_out_dir
+    from botcap.sim.runner import check_options
+    from botcap.sim.space import load_space
+
+    from botcap.errors import BadInput
+
+    scenario = load(file, set_)
+    check_options(scenario, seed=seed, workers=workers)
+    check_address(dask)
+    sp = load_space(space)
+    if growth is not None and dau is not None:
+        raise BadInput("--growth / --dau: give one of them")
+    levels = [dau] if growth is None else _dau_list(growth)
+    if dau is not None and not 1 <= dau <= 100_000_000:
+        raise BadInput(f"--dau: must be in 1..100000000 (got {dau})")
+    if out is not None:
+        check_out_dir(out)
+    results = []
+    with _progress() as bar, dask_executor(workers=workers, address=dask) as executor:
+        task = bar.add_task("optimizing", total=None)
+        for level in levels:
+            results.append(optimize(scenario, sp, dau=level, seed=seed, executor=executor,
+                                    progress=lambda label, lv=level: bar.update(
+                                        task, description=f"{lv or scenario.workload.dau:,} DAU: {label}")))
+    doc = results[0] if growth is None else {"growth": [_growth_row(r) for r in results], "levels": results}
+    if out is not None:
+        from botcap.sim.optimize_plots import write_optimize_out
+
+        write_optimize_out(doc, results, out)
+    if json_:
+        emit_json(doc)
+    else:
+        _print_optimize(results, growth is not None, out)
+    if any(r["winner"] is None for r in results):
+        raise SystemExit(EXIT_GATE_FAILED)
+
+
+def _dau_list(text: str) -> list[int]:
+    from botcap.errors import BadInput
+
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise BadInput(f"--growth: must be DAU levels such as 1000,10000,100000 (got {text!r})") from None
+    if not values or any(not 1 <= v <= 100_000_000 for v in values) or len(set(values)) != len(values):
+        raise BadInput(f"--growth: distinct DAU levels in 1..100000000 (got {text!r})")
+    return sorted(values)
+
+
+def _growth_row(r: dict) -> dict:
+    return {"dau": r["dau"], "monthly_cost_usd": r["monthly_cost_usd"],
+            "monthly_cost_per_dau_usd": r["monthly_cost_per_dau_usd"],
+            "config": r["winner"]["config"] if r["winner"] else None, "stopped": r["books"]["stopped"]}
+
+
+def _print_optimize(results: list[dict], growth: bool, out: Path | None) -> None:
+    console = Console()
+    for r in results:
+        b = r["books"]
+        console.print(f"[bold]{r['dau']:,} DAU[/]: {b['configurations']:,} configurations, {b['pruned']:,} "
+                      f"pruned by the pre-screen, {b['simulated']} simulated ({b['simulated_replications']} "
+                      f"replications), {b['confirmed']} confirmed; {b['stopped']}")
+        if r["winner"] is None:
+            console.print("[red]no configuration in the space meets the SLO[/]")
+            continue
+        table = Table("rank", "monthly $", "$/DAU", *r["winner"]["config"].keys(),
+                      title="cheapest meeting the SLO")
+        for rank, c in enumerate([r["winner"], *r["runners_up"]], start=1):
+            table.add_row(str(rank), f"{c['monthly_cost_usd']:,.0f}",
+                          f"{c['monthly_cost_usd'] / r['dau']:.3f}",
+                          *(str(v) for v in c["config"].values()))
+        console.print(table)
+    if out is not None:
+        console.print(f"results written to {out}/")
+
+
 def _f(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"

@@ -1,4 +1,4 @@
-"""The points a sweep visits: ``--grid path=v1,v2`` (every combination) or ``--lhs N --range path=lo..hi``.
+"""The points a sweep visits (``--grid p=v1,v2``, ``--lhs N --range p=lo..hi``) and the optimizer's space.
 
 Why apart from the sweep: parsing and validating the axes is plain data work that must finish (and
 fail, with one line per problem) before any cluster starts. Each point is a dict ``{dotted path:
@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from botcap.errors import BadInput
+from botcap.inputs import load_yaml, read_text
 from botcap.scenario import Scenario, apply_set
-from botcap.scenario.loader import validate
+from botcap.scenario.base import Spec
+from botcap.scenario.loader import format_errors, validate
+from botcap.scenario.model import _check_hhmm
 
-__all__ = ["parse_grid", "parse_ranges", "grid_points", "lhs_points", "resolve_points", "MAX_POINTS"]
+__all__ = ["parse_grid", "parse_ranges", "grid_points", "lhs_points", "resolve_points", "MAX_POINTS", "Space",
+           "load_space", "HAIKU", "DEFAULT_SPACE"]
 
 MAX_POINTS = 100_000
 
@@ -138,3 +145,61 @@ def json_yaml(value) -> str:
 
 def _label(point: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# the optimizer's space file (sim/scenarios/optimize_space.yaml)
+HAIKU = "haiku_routing_share"
+DEFAULT_SPACE = Path(__file__).parent / "scenarios" / "optimize_space.yaml"
+
+
+class Window(Spec):
+    start: str = Field(description='simulated clock at t=0, "HH:MM"')
+    hours: float = Field(gt=0, le=24)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, v) -> str:
+        return _check_hhmm(v)
+
+
+class Choice(Spec):
+    choices: dict[str, dict[str, Any]] = Field(min_length=1, description="label -> {dotted path: value}")
+
+
+class Space(Spec):
+    """What ``sim optimize`` may change, how each candidate is judged, and how much it may simulate."""
+
+    window: Window
+    replications: int = Field(ge=1, le=100)
+    screen_replications: int = Field(ge=1, le=100)
+    per_cost_level: int = Field(ge=1, le=10_000)
+    runners_up: int = Field(ge=0, le=100)
+    budget_runs: int = Field(ge=1, le=100_000)
+    dimensions: dict[str, list[Any] | Choice] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _dims(self) -> Space:
+        problems = []
+        for name, values in self.dimensions.items():
+            if isinstance(values, list):
+                if not values:
+                    problems.append(f"dimensions.{name}: must list at least one value")
+                if name == HAIKU and not all(_number(v) and 0 <= v < 1 for v in values):
+                    problems.append(f"dimensions.{HAIKU}: shares must be >= 0 and < 1 (got {values})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def load_space(path: str | Path | None) -> Space:
+    """The optimizer's space (default: sim/scenarios/optimize_space.yaml), or BadInput naming each problem."""
+    p = Path(path) if path is not None else DEFAULT_SPACE
+    doc = load_yaml(read_text(p), str(p))
+    if not isinstance(doc, dict):
+        raise BadInput(f"--space {p}: must be a YAML mapping with window, dimensions, ... (got "
+                       f"{type(doc).__name__})")
+    try:
+        return Space.model_validate(doc)
+    except ValidationError as e:
+        raise BadInput([f"--space {p}: {line}" for line in format_errors(e)]) from None
