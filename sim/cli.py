@@ -62,12 +62,12 @@ def sim_run(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption 
         result = run(scenario, seed=seed, replications=replications, hours=hours, workers=workers,
                      progress=lambda f, label: bar.update(task, completed=f, description=label))
         bar.update(task, description="summarising")
-        summary = summarize(result)
+        summary = {**summarize(result), "warnings": warnings}   # in summary.json too
         if out is not None:
             bar.update(task, description=f"writing {out}")
             write_out_dir(result, summary, out)
     if json_:
-        emit_json({**summary, "warnings": warnings})
+        emit_json(summary)
     else:
         print_summary(summary, out)
 
