@@ -76,7 +76,7 @@ def test_a_deprecated_model_says_when_it_retires_and_once_past_that_it_is_retire
     assert f"is retired since {retires}" in after[0]
 
 
-def test_validate_sim_and_cost_print_the_warning_on_stderr_and_in_json(capsys):
+def test_validate_sim_and_cost_print_the_warning_on_stderr_and_in_json(capsys, tmp_path):
     legacy = ["--set", "platform.claude.models.haiku.api_model=claude-sonnet-4-6"]
     assert main(["scenario", "validate", *legacy, "--json"]) == 0
     out, err = capsys.readouterr()
@@ -88,9 +88,12 @@ def test_validate_sim_and_cost_print_the_warning_on_stderr_and_in_json(capsys):
     assert len(json.loads(out)["warnings"]) == 1 and err.startswith("warning: ")
 
     assert main(["sim", "run", *legacy, "--json", "--hours", "0.05", "--replications", "1",
-                 "--set", "workload.dau=50", "--set", "horizon.warmup_s=0"]) == 0
+                 "--set", "workload.dau=50", "--set", "horizon.warmup_s=0",
+                 "--out", str(tmp_path / "o")]) == 0
     out, err = capsys.readouterr()
     assert len(json.loads(out)["warnings"]) == 1 and "warning: " in err
+    written = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
+    assert written["warnings"] == json.loads(out)["warnings"]
 
     assert main(["scenario", "validate", "--json"]) == 0
     out, err = capsys.readouterr()
