@@ -36,7 +36,8 @@ import yaml
 from botcap.errors import BadInput
 
 __all__ = ["MAX_INPUT_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "check_out_path", "check_regular_file",
-           "clip", "compose_yaml", "load_yaml", "read_bytes", "read_text", "require_loopback", "short"]
+           "clip", "compose_yaml", "is_loopback_host", "load_yaml", "read_bytes", "read_text",
+           "require_loopback", "short"]
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 MAX_YAML_NODES = 100_000
@@ -235,11 +236,19 @@ def short(value: Any, limit: int = 60) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # network targets
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses: 127.0.0.0/8, ::1 (``[::1]``, a zone id allowed) and
+    IPv4-mapped ``::ffff:127.x.x.x``. No name is resolved (``127.0.0.1.evil.example`` is not loopback).
+
+    The one loopback test of botcap: the fakes, the staging bot and the stack use it too
+    (``botcap.loadtest.net`` re-exports it).
+    """
+    if not host:
+        return False
     if host.lower() == "localhost":
         return True
     try:
-        ip = ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(host.strip("[]").split("%")[0])
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -263,7 +272,7 @@ def require_loopback(url: str, allow_host: str | None = None, *, flag: str = "--
         raise BadInput(f"{flag}: must be an http:// or https:// URL (got {short(url)})")
     if not host:
         raise BadInput(f"{flag}: the URL has no host (got {short(url)})")
-    if _is_loopback(host):
+    if is_loopback_host(host):
         return host
     if allow_host is not None and host.lower() == allow_host.strip().lower().strip("[]"):
         sys.stderr.write(f"warning: {flag}: load goes to {host}, off this machine (--allow-host)\n")

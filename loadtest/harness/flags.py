@@ -8,19 +8,22 @@ stop and an empty or ``complete: false`` bundle behind. ``check_run_flags`` runs
 The loopback rule (``botcap.inputs.require_loopback``): load goes to this machine only. A URL whose
 host is not loopback is refused unless ``--allow-host HOST`` names that host exactly (then one
 warning line). A target that refuses connections is refused here too, in seconds, before a bundle
-exists: a TCP connect to each given URL's host and port.
+exists: a TCP connect to each given URL's host and port, and, for an external bot behind the fake
+Telegram API (``--telegram-url`` without ``--target``), to the webhook the fake delivers to.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from botcap.errors import BadInput
-from botcap.inputs import check_out_path, clip, require_loopback
+from botcap.inputs import check_out_path, clip, require_loopback, short
 
 __all__ = ["LIMITS", "check_run_flags"]
 
@@ -54,8 +57,24 @@ def _reachable(flag: str, url: str) -> None:
             from None
 
 
+def _fake_webhook(telegram_url: str, token: str) -> str | None:
+    """Where the fake Telegram API delivers this bot's updates (None: the bot polls)."""
+    url = f"{telegram_url.rstrip('/')}/_fake/bot{token}/stats"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback: never via a proxy
+    try:
+        with opener.open(url, timeout=CONNECT_TIMEOUT_S) as r:
+            stats = json.loads(r.read(1_000_000))["result"]
+        hook = stats.get("webhook_delivers_to") or stats.get("webhook_url")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BadInput(f"--telegram-url: {clip(telegram_url)} does not answer as the fake Telegram API "
+                       f"(python -m botcap.loadtest.fakes.telegram) for this --bot-token ({short(str(e))})") \
+            from None
+    return hook if isinstance(hook, str) and hook else None
+
+
 def check_run_flags(*, target: str | None = None, telegram_url: str | None = None,
                     claude_url: str | None = None, allow_host: str | None = None,
+                    bot_token: str | None = None,
                     rate: float | None = None, duration: float | None = None, users: int | None = None,
                     workers: int = 0, instances: int = 1, out: Path | None = None,
                     default_load_s: float | None = None, probe: bool = True) -> None:
@@ -91,3 +110,10 @@ def check_run_flags(*, target: str | None = None, telegram_url: str | None = Non
     if probe:
         for flag, url in urls:
             _reachable(flag, url)
+        if telegram_url is not None and target is None and bot_token:
+            # an external bot behind the fake: the fake delivers to its webhook; that must answer too
+            hook = _fake_webhook(telegram_url, bot_token)
+            if hook is not None:
+                flag = "--telegram-url (the bot's webhook)"
+                require_loopback(hook, allow_host, flag=flag)
+                _reachable(flag, hook)

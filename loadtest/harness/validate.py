@@ -72,7 +72,7 @@ class _Counts(BaseModel):
 class _Level(BaseModel):
     model_config = ConfigDict(extra="allow")
     level: Count
-    rate_per_s: Positive
+    rate_per_s: NonNeg
     duration_s: Positive
     warmup_s: NonNeg = 0.0
     sent: Count | None = None
@@ -140,6 +140,9 @@ def validate_bundle(path: str | Path, *, need: Iterable[str] = ("requests",), al
                        "but missing or empty")
     if run.get("counts") is None:
         raise BadInput(f"{p / 'run.json'}: counts: required in a complete run, but missing")
+    if run["counts"]["requests"] == 0:   # before duration_s: a run without requests may have none
+        info.problems.append(f"{p}: no requests: nothing was measured (run.json counts.requests: 0)")
+        return _incomplete(info, allow_incomplete)
     if run.get("duration_s") is None or not run["duration_s"] > 0:
         raise BadInput(f"{p / 'run.json'}: duration_s: must be > 0 in a complete run "
                        f"(got {short(run.get('duration_s'))})")

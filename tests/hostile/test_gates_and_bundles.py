@@ -109,6 +109,8 @@ BAD_BUNDLES = {
     "level_negative": (dict(rows=_frame(level=-1)), 2, ("column level",)),
     "incomplete": (dict(run={"complete": False, "reason": "crashed: boom"}), 1, ("incomplete run",)),
     "no_requests": (dict(rows=request_rows(0, failed=0)), 1, ("no requests",)),
+    "no_requests_no_duration": (dict(rows=request_rows(0, failed=0), run={"duration_s": None}), 1,
+                                ("no requests",)),
 }
 
 

@@ -121,3 +121,39 @@ def test_allow_host_names_the_host_exactly_and_warns(capsys):
         require_loopback("http://127.0.0.1.evil.example/", None)
     with pytest.raises(BadInput, match="not a loopback"):
         require_loopback("http://user@10.0.0.5/", None)
+
+
+@pytest.fixture
+def live_fake_telegram():
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "botcap.loadtest.fakes.telegram", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        yield json.loads(proc.stdout.readline())["url"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_a_webhook_behind_a_live_fake_that_refuses_fails_in_seconds(cli, nothing_starts, tmp_path: Path,
+                                                                    live_fake_telegram):
+    import json
+    import time
+    import urllib.request
+
+    from botcap.loadtest.users.telegram import DEFAULT_TOKEN
+
+    hook = f"http://127.0.0.1:{closed_port()}/webhook"
+    req = urllib.request.Request(f"{live_fake_telegram}/bot{DEFAULT_TOKEN}/setWebhook",
+                                 data=json.dumps({"url": hook}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert json.loads(r.read())["ok"]
+    out = tmp_path / "bundle"
+    started = time.monotonic()
+    cli.bad("loadtest", "run", "--telegram-url", live_fake_telegram, "--out", out,
+            names=("--telegram-url (the bot's webhook)", "connection refused"))
+    assert time.monotonic() - started < 10 and not out.exists()
