@@ -50,6 +50,71 @@ def with_value(scenario: Scenario, knob: str, value) -> Scenario:
     return validate(doc)
 
 
+def _texts(violations) -> list[str]:
+    """The verdict's violations as the lines people read (the verdict gives {what, value, limit, text})."""
+    return [v["text"] if isinstance(v, dict) else str(v) for v in violations]
+
+
+def arrivals_per_s(scenario: Scenario, knob: str, value) -> dict | None:
+    """User messages per second at ``knob = value``: the day's mean and the busiest hour's."""
+    wl = scenario.workload
+    if knob == "workload.arrivals.rate_per_s":
+        return {"mean": float(value), "peak_hour": float(value)}
+    if knob != "workload.dau" or value is None:
+        return None
+    w = wl.arrivals.hourly_weights
+    if wl.arrivals.process == "poisson":
+        return {"mean": wl.arrivals.rate_per_s, "peak_hour": wl.arrivals.rate_per_s}
+    mean = value * wl.sessions_per_user * wl.messages_per_session / 86_400.0
+    return {"mean": mean, "peak_hour": mean * max(w) / (sum(w) / len(w))}
+
+
+def _uncertainty(scenario: Scenario, knob: str, lo, hi, summaries: dict, replications: int | None) -> dict:
+    """How sure the answer is: the final bracket (met at ``lo``, missed at ``hi``, same seeds), its width,
+    the replications behind each run, and the 95% CIs across replications of the p95 per kind at both
+    ends (from each summary's ``ci95``; absent with one replication). In DAU and in arrivals per second.
+    """
+    reps = scenario.horizon.replications if replications is None else replications
+
+    def ends(value) -> dict | None:
+        s = summaries.get(value)
+        if s is None:
+            return None
+        ci = {k: v for k, v in s.get("ci95", {}).items() if k.startswith("latency_by_kind_s.")}
+        return {"value": value, "arrivals_per_s": arrivals_per_s(scenario, knob, value),
+                "met": s["slo"]["met"],
+                "p95_by_kind_s": {k: d.get("p95") for k, d in s["latency_by_kind_s"].items()},
+                "ci95_p95_by_kind_s": ci}
+
+    width = (hi / lo - 1) if lo and hi else None
+    a, b = ends(lo), ends(hi)
+    return {"replications": reps, "bracket": [lo, hi], "bracket_rel_width": width,
+            "at_capacity": a, "at_failed": b, "capacity_ci95": _capacity_ci(scenario, a, b),
+            "note": "the answer lies in [capacity, failed_at) for these seeds; capacity_ci95 widens it by "
+                    "the 95% CI of the binding kind's p95 divided by that p95's slope between the two ends "
+                    "(a linear approximation; null with one replication)"}
+
+
+def _capacity_ci(scenario: Scenario, a: dict | None, b: dict | None) -> list | None:
+    """[lo, hi] of the capacity from the binding kind's p95 CI and its slope across the bracket."""
+    if not a or not b or b["value"] == a["value"]:
+        return None
+    limits = scenario.slo.p95_s
+    ratios = {k: (a["p95_by_kind_s"].get(k) or 0) / lim for k, lim in limits.items()
+              if a["p95_by_kind_s"].get(k) is not None}
+    if not ratios:
+        return None
+    kind = max(ratios, key=ratios.get)
+    ci = a["ci95_p95_by_kind_s"].get(f"latency_by_kind_s.{kind}.p95")
+    p_lo, p_hi = a["p95_by_kind_s"].get(kind), b["p95_by_kind_s"].get(kind)
+    if not ci or p_lo is None or p_hi is None or not all(map(math.isfinite, [*ci, p_lo, p_hi])) \
+            or p_hi <= p_lo:
+        return None
+    slope = (p_hi - p_lo) / (b["value"] - a["value"])
+    half = (ci[1] - ci[0]) / 2 / slope
+    return [max(0.0, a["value"] - half), a["value"] + half]
+
+
 def find_capacity(scenario: Scenario, *, knob: str | None = None, seed: int | None = None,
                   replications: int | None = None, hours: float | None = None, rel_tol: float = 0.02,
                   progress: Callable[[str], None] | None = None) -> dict:
@@ -120,6 +185,7 @@ def find_capacity(scenario: Scenario, *, knob: str | None = None, seed: int | No
             hi = mid
     found = {"knob": knob, "capacity": lo, "failed_at": hi, "rel_tol": rel_tol,
              "evaluations": evaluations, "summary": summaries.get(lo) if lo is not None else None}
+    found["uncertainty"] = _uncertainty(scenario, knob, lo, hi, summaries, replications)
     facts = calibration_facts(scenario)
     if facts is not None:
         found["calibration"] = facts

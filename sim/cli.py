@@ -103,6 +103,11 @@ def sim_capacity(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOp
         else:
             console.print(f"[bold]capacity: {found['knob']} = {found['capacity']:,}[/]"
                           + (f" (fails at {found['failed_at']:,})" if found["failed_at"] is not None else ""))
+            u = found["uncertainty"]
+            rate = (u["at_capacity"] or {}).get("arrivals_per_s")
+            if rate:
+                console.print(f"  = {rate['mean']:.3g} user messages/s on average, {rate['peak_hour']:.3g}/s "
+                              f"in the busiest hour; {u['replications']} replication(s) per run")
     if found["capacity"] is None:
         # SystemExit, not typer.Exit: click (standalone_mode=False) turns typer.Exit into a return value
         # that botcap.cli.main does not pass on

@@ -160,3 +160,24 @@ def test_bad_options_exit_2(space_file, capsys, args, message):
     code = main(["sim", "optimize", MMC, "--space", str(space_file), *args])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
+
+
+def test_capacity_reports_its_bracket_ci_and_arrivals_per_s():
+    from botcap.sim.capacity import find_capacity
+
+    sc = load_scenario(MMC, ["horizon.hours=0.5"])
+    found = find_capacity(sc, replications=2, rel_tol=0.05)
+    u = found["uncertainty"]
+    assert u["bracket"] == [found["capacity"], found["failed_at"]] and u["replications"] == 2
+    assert u["at_capacity"]["met"] and not u["at_failed"]["met"]
+    assert u["at_capacity"]["arrivals_per_s"]["mean"] == found["capacity"]  # poisson: the knob is the rate
+    lo, hi = u["capacity_ci95"]
+    assert lo < found["capacity"] < hi
+    # M/M/4 with a 6 s p95 limit on the sojourn: theory puts the edge between rho 0.8 and 0.95
+    assert 3.2 < found["capacity"] < 3.8
+    day = load_scenario(None)
+    from botcap.sim.capacity import arrivals_per_s
+
+    rate = arrivals_per_s(day, "workload.dau", 10_000)
+    assert rate["mean"] == pytest.approx(10_000 * 2.5 * 4 / 86_400)
+    assert rate["peak_hour"] == pytest.approx(rate["mean"] * 2.1 / (sum(day.workload.arrivals.hourly_weights) / 24))
