@@ -13,13 +13,16 @@ around the SDK call, whose retries (``retry.max_attempts`` attempts in all, the 
 and jitter, retry-after honoured) hold the semaphore. The buckets, the retries and the breaker are
 ``botcap.policy``'s, the same objects the staging bot and the fakes use (decisions: docs/policy.md).
 Token usage follows the API's usage fields: ``input`` excludes cache reads and writes; with a prompt
-cache hit rate h > 0 a share h of the prompt is read from the cache and the rest written to it.
+cache hit rate h > 0 a share h of the prompt is read from the cache and the rest written to it, when
+the prompt reaches the model's minimum cacheable prefix (``costmodel/model_facts.yaml``, as the fake and
+the cost model read it): a shorter one is processed uncached.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import simpy
+from botcap.costmodel.model_facts import min_cacheable_tokens
 from botcap.sim.record import Request
 from botcap.sim.resources import Semaphore
 from botcap.sim.workload import KindPlan, draws
@@ -96,6 +99,7 @@ class ClaudeClient:
         self.semaphore = Semaphore(env, "claude_semaphore", claude.concurrency_per_instance)
         self.retry = RetryPolicy.from_scenario(claude.retry)
         self.cache_hit = claude.prompt_cache_hit_rate
+        self.min_cached = {k: min_cacheable_tokens(m.api_model) for k, m in claude.models.items()}
         self._rng = rng
         cooldown = claude.breaker.cooldown_s
 
@@ -124,7 +128,7 @@ class ClaudeClient:
         prompt = max(1, round(plan.input_tokens()))
         max_tokens = plan.max_tokens
         output = min(max_tokens, max(1, round(plan.output_tokens())))
-        if self.cache_hit > 0:
+        if self.cache_hit > 0 and prompt >= self.min_cached[model]:
             read = round(prompt * self.cache_hit)
             write, uncached = prompt - read, 0
         else:

@@ -198,3 +198,16 @@ def test_an_unpriced_replacement_or_a_broken_price_file_still_gives_the_warning(
                             f"costs.prices.override_file={bad}"])
     (line,) = model_warnings(s)
     assert "current replacement claude-sonnet-5-5: price difference unknown" in line
+
+
+def test_the_sim_caches_no_prompt_shorter_than_the_models_minimum(capsys):
+    # Haiku's prompts are 1,500 tokens (< 4,096): never cached; Sonnet's ~6,000 (> 512): half read
+    assert main(["sim", "run", "--json", "--hours", "0.25", "--replications", "1",
+                 "--set", "workload.dau=2000", "--set", "horizon.warmup_s=0", "--set", "horizon.start=12:00",
+                 "--set", "workload.kinds.chat_simple.input_tokens=1500",
+                 "--set", "platform.claude.prompt_cache_hit_rate=0.5"]) == 0
+    tokens = json.loads(capsys.readouterr().out)["claude"]["tokens"]
+    haiku, sonnet = tokens["haiku"], tokens["sonnet"]
+    assert haiku["input"] > 0 and haiku["cache_read"] == haiku["cache_write"] == 0
+    cached = sonnet["cache_read"] + sonnet["cache_write"]
+    assert sonnet["cache_read"] > 0 and sonnet["cache_read"] / cached == pytest.approx(0.5, abs=0.01)

@@ -89,12 +89,20 @@ def test_outage_529s_exhaust_retries_open_the_breaker_which_fails_fast():
 
 def test_prompt_cache_splits_input_into_reads_and_writes_and_reads_skip_itpm():
     env, api, client = _setup(_claude("prompt_cache_hit_rate=0.8"))
-    _calls(env, client, _plan(input_tokens=1000), [0.0])
+    _calls(env, client, _plan(input_tokens=5000), [0.0])   # above Haiku 4.5's 4,096-token minimum
     env.run(until=0.0001)  # admitted at t=0; nothing refilled yet
-    assert api.itpm.capacity - api.itpm.level < 200.01    # only the 200 written tokens count
+    assert api.itpm.capacity - api.itpm.level < 1000.01    # only the 1,000 written tokens count
     env.run()
-    assert api.counters["tokens"]["haiku"] == {"input": 0, "output": 100, "cache_read": 800,
-                                               "cache_write": 200}
+    assert api.counters["tokens"]["haiku"] == {"input": 0, "output": 100, "cache_read": 4000,
+                                               "cache_write": 1000}
+
+
+def test_a_prompt_below_the_models_cacheable_minimum_is_processed_uncached():
+    env, api, client = _setup(_claude("prompt_cache_hit_rate=0.8"))
+    _calls(env, client, _plan(input_tokens=1000), [0.0])   # Haiku 4.5 caches nothing under 4,096
+    env.run()
+    assert api.counters["tokens"]["haiku"] == {"input": 1000, "output": 100, "cache_read": 0,
+                                               "cache_write": 0}
 
 
 def test_semaphore_caps_concurrent_calls_per_process():
