@@ -129,6 +129,7 @@ class DigestBook:
         # fired at or after the warm-up, counted here rather than by a counter snapshot: a digest fired
         # at the warm-up instant itself is then counted exactly when its row is kept (arrival >= warm-up)
         self.scheduled = self.moved = 0
+        self.lock_lost = self.found_sent = 0  # a job that found the lock held / the digest already sent
         self.moved_by_s_total = 0.0
         self.shift: list[float] = []  # planned - preferred, per subscriber
         # digests whose user's time is in the measured window but whose slot is past its end (auto_shift)
@@ -140,6 +141,7 @@ class DigestBook:
         planned times (simulated s), from which the summary bounds their lateness."""
         waiting = [d for d in self.open.values() if d.t >= warmup_s and d.outstanding]
         return {"scheduled": self.scheduled, "moved": self.moved, "moved_by_s_total": self.moved_by_s_total,
+                "lock_lost": self.lock_lost, "found_sent": self.found_sent,
                 "waiting": len(waiting),
                 "waiting_preferred_s": [d.t - self.shift[d.i] for d in waiting],
                 "waiting_planned_s": [d.t for d in waiting],
@@ -203,6 +205,11 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
             locked(node, req, dg, "")
 
     def skip(node, dg: _Digest) -> None:
+        if dg.t >= warmup_s:
+            if dg.state == DONE:
+                book.found_sent += 1
+            else:
+                book.lock_lost += 1
         node.scheduler.release()
         dg.outstanding -= 1
         if dg.state == WAITING and not dg.outstanding:  # every instance gave up: say so

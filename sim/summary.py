@@ -306,7 +306,7 @@ def _digests(reps, rows: pd.DataFrame, sc, end_s: float) -> dict:
     ds = [r.counters.get("digests", {}) for r in reps]
     total = {key: int(sum(d.get(key, 0) for d in ds))
              for key in ("scheduled", "moved", "duplicate_sends", "lock_retries", "waiting", "missed",
-                         "shifted_past_horizon")}
+                         "shifted_past_horizon", "lock_lost", "found_sent")}
     moved_by = sum(d.get("moved_by_s_mean", 0.0) * d.get("moved", 0) for d in ds)
     accepted = sc.scheduler.policy == "suggest_next"
     slot_s = sc.scheduler.slot_minutes * 60.0
@@ -344,6 +344,8 @@ def _digests(reps, rows: pd.DataFrame, sc, end_s: float) -> dict:
         "sent_share": books["completed"] / total["scheduled"] if total["scheduled"] else math.nan,
         # in_flight = sending at the end + waiting (queued for a scheduler slot or retrying the lock)
         "waiting": total["waiting"], "lock_retries": total["lock_retries"],
+        # jobs of other instances for a digest: lock held by its sender / already sent when they got to it
+        "lock_lost": total["lock_lost"], "found_sent": total["found_sent"],
         "shifted_past_horizon": total["shifted_past_horizon"],
         "max_per_slot": int(max((d.get("max_per_slot", 0) for d in ds), default=0)),
         "moved": total["moved"],
