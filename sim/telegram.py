@@ -5,7 +5,7 @@ Both limits are continuous-refill buckets holding one second's worth (the Bot AP
 the assumption). A send is judged when it is made; on 429 the bot sleeps ``retry_after`` (whole
 seconds) and sends again, as aiogram's retry middleware does. ``telegram_send`` is measured as a
 resource of unbounded capacity: in use = sends on the wire, queue = sends sleeping out a retry_after.
-The buckets are ``botcap.policy.TokenBucket``, the fake Telegram's too.
+The buckets are ``botcap.policy.per_second``, sized as the fake Telegram's (``burst_of``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import simpy
 from botcap.sim.record import Request
 from botcap.sim.resources import DelayedGauge
 
-from botcap.policy import TokenBucket, refusal_wait_s, retry_after_s
+from botcap.policy import TokenBucket, per_second, refusal_wait_s, retry_after_s
 
 __all__ = ["TelegramApi"]
 
@@ -25,7 +25,7 @@ class TelegramApi:
     def __init__(self, env: simpy.Environment, *, send_rate_per_s: float, per_chat_rate_per_s: float,
                  rtt_s: float, counters: dict, horizon_s: float = math.inf):
         self.env, self.rtt_s, self.counters, self.horizon_s = env, rtt_s, counters, horizon_s
-        self.bot = TokenBucket(max(1.0, send_rate_per_s), send_rate_per_s)
+        self.bot = per_second(send_rate_per_s)
         self.per_chat_rate_per_s = per_chat_rate_per_s
         self.chats: dict[int, TokenBucket] = {}
         self.sends = DelayedGauge(env, "telegram_send", 0)
@@ -33,8 +33,7 @@ class TelegramApi:
     def _wait_s(self, chat_id: int, now: float) -> float:
         chat = self.chats.get(chat_id)
         if chat is None:
-            chat = self.chats[chat_id] = TokenBucket(max(1.0, self.per_chat_rate_per_s),
-                                                     self.per_chat_rate_per_s, now)
+            chat = self.chats[chat_id] = per_second(self.per_chat_rate_per_s, now)
         bot = self.bot
         # INLINED FOR PERFORMANCE (every send): the admitted branch of botcap.policy.take_all(now,
         # (bot, chat), (1, 1)); tests/policy/test_inlined.py keeps them equal.

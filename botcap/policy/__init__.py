@@ -8,9 +8,17 @@ docs/policy.md.
 """
 
 from botcap.policy.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
-from botcap.policy.bucket import TokenBucket, per_minute, refusal_wait_s, retry_after_s, take_all
+from botcap.policy.bucket import (
+                                  TokenBucket,
+                                  burst_of,
+                                  per_minute,
+                                  per_second,
+                                  refusal_wait_s,
+                                  retry_after_s,
+                                  take_all,
+)
 from botcap.policy.client import ClientPolicy
 from botcap.policy.retry import RetryPolicy, retryable
 
-__all__ = ["Breaker", "CLOSED", "OPEN", "HALF_OPEN", "TokenBucket", "per_minute", "take_all",
-           "refusal_wait_s", "retry_after_s", "RetryPolicy", "retryable", "ClientPolicy"]
+__all__ = ["Breaker", "CLOSED", "OPEN", "HALF_OPEN", "TokenBucket", "per_minute", "per_second", "burst_of",
+           "take_all", "refusal_wait_s", "retry_after_s", "RetryPolicy", "retryable", "ClientPolicy"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["TokenBucket", "per_minute", "take_all", "refusal_wait_s", "retry_after_s"]
+__all__ = ["TokenBucket", "per_minute", "per_second", "take_all", "refusal_wait_s", "retry_after_s"]
 
 
 class TokenBucket:
@@ -86,6 +86,18 @@ class TokenBucket:
 def per_minute(limit: float, now: float = 0.0) -> TokenBucket:
     """A bucket for a per-minute limit: holds up to the limit, refills limit / 60 per second."""
     return TokenBucket(limit, limit / 60.0, now)
+
+
+def per_second(rate_per_s: float, now: float = 0.0) -> TokenBucket:
+    """A bucket for a limit given as a rate without a window (Telegram's bot-wide and per-chat send
+    limits): one second's worth, at least one message, refilled at the rate. The model and the fake
+    Telegram (``TelegramFakeConfig.from_scenario``) both size their buckets with ``burst_of``."""
+    return TokenBucket(burst_of(rate_per_s), rate_per_s, now)
+
+
+def burst_of(rate_per_s: float) -> float:
+    """The burst assumed for a windowless rate: one second's worth, at least 1."""
+    return rate_per_s if rate_per_s > 1.0 else 1.0
 
 
 def refusal_wait_s(now: float, buckets: Sequence[TokenBucket], amounts: Sequence[float]) -> float:

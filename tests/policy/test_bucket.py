@@ -106,3 +106,23 @@ def test_level_stays_within_capacity_and_admission_matches_wait(steps):
         assert b.level <= b.capacity
         assert b.level == (before - amount if got == 0.0 else before)
         assert got == 0.0 or got > 0
+
+
+@pytest.mark.parametrize("send,per_chat", [(30.0, 1.0), (0.5, 0.25), (200.0, 3.5)])
+def test_the_model_and_the_fake_telegram_size_their_send_buckets_alike(send, per_chat):
+    import simpy
+    from botcap.loadtest.fakes.telegram.config import TelegramFakeConfig
+    from botcap.sim.telegram import TelegramApi
+
+    from botcap.scenario import load_scenario
+
+    scenario = load_scenario(sets=[f"platform.telegram.send_rate_per_s={send}",
+                                   f"platform.telegram.per_chat_rate_per_s={per_chat}"])
+    fake = TelegramFakeConfig.from_scenario(scenario)
+    model = TelegramApi(simpy.Environment(), send_rate_per_s=send, per_chat_rate_per_s=per_chat, rtt_s=0.0,
+                        counters={"http_429": 0})
+    model._wait_s(7, 0.0)
+    assert (fake.send_burst, fake.send_rate_per_s) == (model.bot.capacity, model.bot.refill_per_s)
+    chat = model.chats[7]
+    assert (fake.per_chat_burst, fake.per_chat_rate_per_s) == (chat.capacity, chat.refill_per_s)
+    assert fake.per_chat_burst == max(1.0, per_chat)  # one second's worth, at least one message

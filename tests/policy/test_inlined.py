@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from botcap.sim.build import new_counters
 from botcap.sim.claude import HTTP_429, OK, ClaudeApi
 from botcap.sim.telegram import TelegramApi
 
@@ -15,8 +16,7 @@ from botcap.scenario import load_scenario
 
 
 def _counters():
-    return {"calls": 0, "http_429": 0, "http_529": 0, "retries": 0, "breaker_open_s": 0.0,
-            "tokens": {}}
+    return new_counters([])["claude"]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

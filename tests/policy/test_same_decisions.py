@@ -20,6 +20,7 @@ from botcap.loadtest.fakes.claude import payloads
 from botcap.loadtest.fakes.claude.cache import CacheUsage
 from botcap.loadtest.staging.claude_client import ClaudeClient as BotClient
 from botcap.loadtest.staging.claude_client import ClaudeUnavailable
+from botcap.sim.build import new_counters
 from botcap.sim.claude import OK
 from botcap.sim.claude import ClaudeClient as ModelClient
 from botcap.sim.record import Request
@@ -65,8 +66,8 @@ class ScriptedApi:
 
     def __init__(self, env, answers):
         self.env, self.answers, self.timeout_s, self.rtt_s = env, answers, TIMEOUT_S, 0.0
-        self.counters = {"calls": 0, "http_429": 0, "http_529": 0, "retries": 0, "breaker_open_s": 0.0,
-                         "tokens": {"haiku": {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}}}
+        self.counters = new_counters(["haiku"])["claude"]
+        self.tokens_per_s = {"haiku": 100.0}
         self.stall = False
         self.times: list[float] = []
 

@@ -32,6 +32,7 @@ from botcap.loadtest.fakes.claude.config import FaultSpec
 from botcap.loadtest.fakes.claude.server import running
 from botcap.loadtest.staging.claude_client import ClaudeClient as BotClient
 from botcap.loadtest.staging.claude_client import ClaudeUnavailable
+from botcap.sim.build import new_counters
 from botcap.sim.claude import ClaudeApi
 from botcap.sim.claude import ClaudeClient as ModelClient
 from botcap.sim.record import Request
@@ -149,9 +150,7 @@ def _predict(scenario, measured, rtt_s: float) -> list[tuple[str, bool, int, flo
     arrivals = sorted((start, kind) for kind, _, _, _, start in measured)
     for rep in range(REPLICATIONS):
         env = simpy.Environment()
-        counters = {"calls": 0, "http_429": 0, "http_529": 0, "retries": 0, "breaker_open_s": 0.0,
-                    "tokens": {m: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
-                               for m in claude.models}}
+        counters = new_counters(claude.models)["claude"]
         api = ClaudeApi(env, claude, rtt_s=rtt_s, outages_s=[], rng=np.random.default_rng(100 + rep),
                         counters=counters)
         api.rpm.take(0.0, api.rpm.capacity)  # drained, as the measured run's bucket

@@ -7,7 +7,12 @@ backoff, timeouts) is a field here rather than a constant buried in the engine.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from urllib.parse import urlsplit
+
+from botcap.loadtest.net import is_loopback_host
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from botcap.policy import burst_of
 
 
 class TelegramFakeConfig(BaseModel):
@@ -35,10 +40,23 @@ class TelegramFakeConfig(BaseModel):
                              description="sent records kept per bot (oldest dropped beyond)")
     allow_non_loopback_webhooks: bool = Field(default=False,
                                               description="deliver updates only to loopback URLs unless set")
-    webhook_rewrite: str = Field(default="", pattern=r"^(|https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])"
-                                 r"(:\d{1,5})?/?)$",
-                                 description="a webhook set at a non-loopback URL is delivered to this "
-                                             "loopback base + the URL's path (e.g. http://127.0.0.1:8080)")
+    webhook_rewrite: str = Field(default="", description="a webhook set at a non-loopback URL is delivered to "
+                                 "this loopback base + the URL's path (e.g. http://127.0.0.1:8080)")
+
+    @field_validator("webhook_rewrite")
+    @classmethod
+    def _loopback_base(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 (raises for a bad port)
+        except ValueError:
+            raise ValueError(f"must be a loopback base URL like http://127.0.0.1:8080 (got {value!r})") from None
+        if parts.scheme not in ("http", "https") or not is_loopback_host(parts.hostname) \
+                or parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"must be a loopback base URL like http://127.0.0.1:8080 (got {value!r})")
+        return value
 
     @classmethod
     def from_scenario(cls, scenario, *, latency_s: float = 0.0, **overrides) -> TelegramFakeConfig:
@@ -46,8 +64,9 @@ class TelegramFakeConfig(BaseModel):
         tg = scenario.platform.telegram
         values = dict(
             send_rate_per_s=tg.send_rate_per_s,
-            send_burst=max(1.0, tg.send_rate_per_s),  # one second's worth
+            send_burst=burst_of(tg.send_rate_per_s),  # one second's worth, as the model's buckets
             per_chat_rate_per_s=tg.per_chat_rate_per_s,
+            per_chat_burst=burst_of(tg.per_chat_rate_per_s),
             webhook_max_connections=tg.webhook_max_connections,
             webhook_timeout_s=tg.webhook_timeout_s,
             latency_s=latency_s,
