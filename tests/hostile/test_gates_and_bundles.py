@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from botcap.loadtest.harness.validate import validate_bundle
+from hostile_helpers import BILLION_LAUGHS, CI_GATES, gates_file, request_rows, snapshot, write_bundle
 
 from botcap.errors import BadInput, IncompleteBundle
-from tests.hostile.conftest import BILLION_LAUGHS, CI_GATES, gates_file, request_rows, snapshot, write_bundle
 
 BAD_GATES = {
     "billion_laughs": (BILLION_LAUGHS, ("too large",)),

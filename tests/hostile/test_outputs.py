@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hostile_helpers import MMC, snapshot
 
 from botcap.errors import BadInput
 from botcap.outdir import MARKER, atomic_dir, check_out_dir, owned_files
-from tests.hostile.conftest import MMC, snapshot
 
 
 @pytest.fixture

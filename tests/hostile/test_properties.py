@@ -17,12 +17,12 @@ import pandas as pd
 import yaml
 from botcap.loadtest.harness.gate import evaluate, parse_gates
 from botcap.loadtest.harness.validate import validate_bundle
+from hostile_helpers import Cli, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from botcap.errors import BadInput, IncompleteBundle
 from botcap.outdir import atomic_dir
-from tests.hostile.conftest import Cli, snapshot
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests.hostile.conftest import BILLION_LAUGHS, make_fifo, snapshot
+from hostile_helpers import BILLION_LAUGHS, make_fifo, snapshot
 
 # (file content, words the one error line must contain)
 BAD_FILES = {

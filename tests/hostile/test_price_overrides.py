@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests.hostile.conftest import BILLION_LAUGHS, snapshot
+from hostile_helpers import BILLION_LAUGHS, snapshot
 
 HAIKU = {"input_mtok_usd": "1", "output_mtok_usd": "5", "cache_read_mtok_usd": "0.1",
          "cache_write_5m_mtok_usd": "1.25", "cache_write_1h_mtok_usd": "2", "batch_discount": "0.5",
