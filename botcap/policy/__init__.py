@@ -9,13 +9,13 @@ docs/policy.md.
 
 from botcap.policy.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
 from botcap.policy.bucket import (
-                                  TokenBucket,
-                                  burst_of,
-                                  per_minute,
-                                  per_second,
-                                  refusal_wait_s,
-                                  retry_after_s,
-                                  take_all,
+    TokenBucket,
+    burst_of,
+    per_minute,
+    per_second,
+    refusal_wait_s,
+    retry_after_s,
+    take_all,
 )
 from botcap.policy.client import ClientPolicy
 from botcap.policy.retry import RetryPolicy, retryable
