@@ -325,16 +325,26 @@ def print_summary(s: dict, out: Path | None = None) -> None:
     tokens = ", ".join(f"{m}: {t['input']:,} in / {t['output']:,} out"
                        for m, t in c["tokens"].items()) or "none"
     console.print(f"claude: {c['calls']} calls, {c['http_429']}×429, {c['http_529']}×529, "
-                  f"{c['retries']} retries; tokens {tokens}")
+                  f"{c['retries']} retries; tokens {tokens}; spend ${_f(c.get('spend_usd'))}, wasted on "
+                  f"timeouts ${_f(c.get('wasted_usd'))}; breaker open {_f(c['breaker_open_s'])} s "
+                  f"({c.get('breaker_openings', 0)} openings)")
+    for o in c.get("outages", []):
+        console.print(f"  outage {_f(o['start_s'])}-{_f(o['end_s'])} s: {o['failed_requests']} requests "
+                      f"failed, {o['failed_after_end']} after its end; recovered {_f(o['recovery_s'])} s "
+                      "after it")
     late = dg["lateness_s"]
     console.print(f"digests: {dg['scheduled']} scheduled = {dg['sent']} sent + {dg['failed']} failed + "
                   f"{dg['in_flight']} in flight + {dg['missed']} missed; {dg['duplicate_sends']} duplicates; "
                   f"lateness of sent p50 {_f(late['p50'])} s, p95 {_f(late['p95'])} s, "
                   f"max {_f(late['max'])} s; "
-                  f"of all, max {_f(dg['lateness_censored_s']['max'])} s; max per slot {dg['max_per_slot']}")
+                  f"of all not failed (unsent: their age), max "
+                  f"{_f(dg['lateness_censored_s']['max_not_failed'])} s; "
+                  f"max per slot {dg['max_per_slot']}")
     _print_failures(console, "digests failed", dg["failed_by_reason"])
     console.print(f"db: peak server connections {db['peak_server_connections']}, "
                   f"acquire timeouts {db['acquire_timeouts']}")
+    for mech in s.get("mechanisms", []):
+        console.print(f"  pushed back: {mech['text']}", markup=False, highlight=False)
     for key, (lo, hi) in s.get("ci95", {}).items():
         if not key.startswith("latency_by_kind_s"):
             console.print(f"95% CI {key}: [{_f(lo)}, {_f(hi)}]")
