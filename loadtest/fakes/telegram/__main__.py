@@ -55,7 +55,8 @@ def build_config(args: argparse.Namespace) -> TelegramFakeConfig:
         return TelegramFakeConfig.from_scenario(load_scenario(args.scenario), latency_s=args.latency_s,
                                                 **overrides)
     except ValidationError as e:
-        raise BadInput([f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: {err['msg']} "
+        raise BadInput([f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: "
+                        f"{err['msg'].removeprefix('Value error, ')} "
                         f"(got {err.get('input')!r})" for err in e.errors()]) from None
 
 

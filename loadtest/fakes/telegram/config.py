@@ -40,22 +40,23 @@ class TelegramFakeConfig(BaseModel):
                              description="sent records kept per bot (oldest dropped beyond)")
     allow_non_loopback_webhooks: bool = Field(default=False,
                                               description="deliver updates only to loopback URLs unless set")
-    webhook_rewrite: str = Field(default="", description="a webhook set at a non-loopback URL is delivered to "
-                                 "this loopback base + the URL's path (e.g. http://127.0.0.1:8080)")
+    webhook_rewrite: str = Field(default="", description="a webhook set at a non-loopback URL is delivered "
+                                 "to this loopback base + the URL's path (e.g. http://127.0.0.1:8080)")
 
     @field_validator("webhook_rewrite")
     @classmethod
     def _loopback_base(cls, value: str) -> str:
         if not value:
             return value
-        parts = urlsplit(value)
+        bad = ValueError("must be a loopback base URL like http://127.0.0.1:8080")
         try:
+            parts = urlsplit(value)
             parts.port  # noqa: B018 (raises for a bad port)
         except ValueError:
-            raise ValueError(f"must be a loopback base URL like http://127.0.0.1:8080 (got {value!r})") from None
+            raise bad from None
         if parts.scheme not in ("http", "https") or not is_loopback_host(parts.hostname) \
                 or parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"must be a loopback base URL like http://127.0.0.1:8080 (got {value!r})")
+            raise bad
         return value
 
     @classmethod
