@@ -79,13 +79,20 @@ def _break_even(plt, data: dict, path: Path) -> None:
     ax.plot(x, fixed + var * x, label="cost (fixed + variable, free users included)")
     if be["paying_users"] is not None:
         ax.axvline(be["paying_users"], color="0.4", ls="--", lw=1)
-        ax.annotate(f"break-even {be['paying_users']:,.0f} paying users", (be["paying_users"], fixed),
-                    textcoords="offset points", xytext=(5, 10), fontsize=8)
+        stars = be.get("stars_per_month")
+        label = f"break-even {be['paying_users']:,.0f} paying users" + (
+            f" = {stars:,.0f} Stars/month" if stars is not None else "")
+        ax.annotate(label, (be["paying_users"], fixed), textcoords="offset points", xytext=(5, 10),
+                    fontsize=8)
     else:
         ax.set_title("No break-even: each paying user adds less than their share of free users' cost")
     ax.axvline(current, color="green", ls=":", lw=1, label=f"scenario: {current:,.0f} paying users")
     ax.set_xlabel("paying users")
     ax.set_ylabel("USD per month")
+    per_user = be.get("stars_per_paying_user_month")
+    if per_user:  # the same axis in Stars paid per month (Stars <-> USD at the scenario's payout rate)
+        top_ax = ax.secondary_xaxis("top", functions=(lambda u: u * per_user, lambda s: s / per_user))
+        top_ax.set_xlabel("Stars paid per month", fontsize=8)
     if be["paying_users"] is not None:
         ax.set_title("Break-even at the scenario's tier mix")
     ax.legend(fontsize=8)
