@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 from botcap.loadtest.harness.percentiles import METRICS, PER_KIND, metrics
+from botcap.loadtest.harness.predicted import PREDICTED, predicted_metrics
 from botcap.loadtest.harness.validate import BundleInfo, validate_bundle
 
 from botcap.errors import BadInput
@@ -80,9 +81,10 @@ def parse_threshold(text: str, where: str) -> Threshold:
         raise BadInput(f"{where}: {shown}: expected 'METRIC[{{kind=KIND}}] OP VALUE' "
                        f"with OP one of < <= > >= (e.g. 'p95_s{{kind=chat_simple}} < 5')")
     metric, kind, op, rhs = m["metric"], m["kind"], m["op"], m["rhs"]
-    if metric not in METRICS:
-        raise BadInput(f"{where}: {shown}: unknown metric {metric!r} (allowed: {', '.join(METRICS)})")
-    if kind is not None and metric not in PER_KIND:
+    if metric not in METRICS and metric not in PREDICTED:
+        raise BadInput(f"{where}: {shown}: unknown metric {metric!r} "
+                       f"(allowed: {', '.join((*METRICS, *PREDICTED))})")
+    if kind is not None and metric not in PER_KIND and metric != "predicted_p95_s":
         raise BadInput(f"{where}: {shown}: {metric} has no per-kind value "
                        f"(per kind: {', '.join(PER_KIND)})")
     if op not in OPS:
@@ -150,6 +152,12 @@ def evaluate(thresholds: list[Threshold], run: Path, baseline: Path | None = Non
     values = _bundle_metrics(bundle)
     base = validate_bundle(baseline, allow_incomplete=True) if baseline is not None else None
     base_values = _bundle_metrics(base) if base is not None else {}
+    # the capacity gate (loadtest/harness/predicted.py): the model fitted on the bundle, simulated
+    if any(t.metric in PREDICTED for t in thresholds):
+        if values:
+            values.update(predicted_metrics(run))
+        if base is not None and base_values and any(t.relative and t.metric in PREDICTED for t in thresholds):
+            base_values.update(predicted_metrics(baseline))
     problems = list(bundle.problems) + ([f"baseline: {p}" for p in base.problems] if base else [])
     rows = []
     for t in thresholds:
