@@ -181,8 +181,9 @@ def _retry(fits: BlackboxFits, s: dict, base) -> None:
                     f"no retry seen ({r['failed_calls']} failed calls): the scenario's policy is kept")
 
 
-def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES) -> BlackboxFits:
-    """Everything ``calibrate`` needs from black-box bundles (one platform; the first bundle's structure)."""
+def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES, rng=None) -> BlackboxFits:
+    """Everything ``calibrate`` needs from black-box bundles (one platform; the first bundle's structure).
+    With ``rng``: times and Claude calls resampled with replacement (``stability``), structure as read."""
     check_calibratable(bundles)
     fits = BlackboxFits()
     s = infer_structure(bundles[0], [lv for lv in fit_levels if lv.bundle == bundles[0].name])
@@ -199,6 +200,10 @@ def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES) -
 
     tl = pd.concat([timeline(b).assign(bundle=b.name) for b in bundles], ignore_index=True)
     calls = pd.concat([claude_calls(b) for b in bundles], ignore_index=True)
+    if rng is not None:
+        from botcap.sim.calibrate.stability import resample
+
+        calls = resample(calls, ["model"], rng)
     keys = _model_keys(base, calls, fits)
     for api, key in keys.items():
         _claude_model(fits, key, calls[calls["model"].astype(str) == api], min_samples)
@@ -209,6 +214,8 @@ def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES) -
     good = pd.concat([_service_rows(serial_starts(timeline(b)) if serial else timeline(b), b,
                                     [lv for lv in fit_levels if lv.bundle == b.name])
                       for b in bundles], ignore_index=True)
+    if rng is not None:
+        good = resample(good, ["kind", "level"], rng)
     linked = calls[calls["ok"] & calls["request_id"].notna()]
     kind_of = dict(zip(tl["request_id"], tl["kind"], strict=False))
     for kind in base.workload.kinds:

@@ -145,6 +145,7 @@ def read_bundle(path: str | Path) -> RunBundle:
     if run.get("complete") is not True:
         raise BadInput(f"{p}: incomplete run (complete: {run.get('complete')}; "
                        f"{run.get('reason') or 'cut short'}): calibrate only from complete runs")
+    _validate(p)
     scenario = _scenario(p, run)
     requests = _read_parquet(p / "requests.parquet", "per-request rows", CALIBRATION_REQUEST_COLUMNS)
     if not len(requests):
@@ -165,6 +166,19 @@ def read_bundle(path: str | Path) -> RunBundle:
                        scenario=scenario, telegram_log=log, claude_calls=calls)
     bundle.levels = _levels(bundle)
     return bundle
+
+
+def _validate(p: Path) -> None:
+    """The one RunBundle validator first (run.json's fields and levels, requests' columns, dtypes and
+    ranges); a bundle without requests cannot be calibrated from either: BadInput, exit 2."""
+    from botcap.loadtest.harness.validate import validate_bundle
+
+    from botcap.errors import IncompleteBundle
+
+    try:
+        validate_bundle(p, need=("requests",))
+    except IncompleteBundle as e:
+        raise BadInput([f"{line}: calibrate only from runs with requests" for line in e.lines]) from None
 
 
 def _scenario(p: Path, run: dict) -> Scenario:

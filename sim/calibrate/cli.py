@@ -88,6 +88,9 @@ def calibrate_command(
         "--out", help="Write the calibrated scenario YAML here (plots beside it in NAME.plots/).")] = None,
     replications: Annotated[int, typer.Option("--replications", help="Model replays per bundle.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Base seed of the model replays.")] = 1,
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", help="Bootstrap draws over the fitted requests: the 95% interval of each fitted mean "
+                            "and predicted p95 (0 = none).")] = 10,
     json_: JsonFlag = False,
 ) -> None:
     """Fit the model's service times from load-test runs and check it on held-out load levels."""
@@ -96,7 +99,7 @@ def calibrate_command(
     if out is not None and out.exists() and out.is_dir():
         raise BadInput(f"--out: {out} is a directory (expected a YAML file name)")
     result = calibrate(run_dirs, scenario_file=scenario, holdout=parse_holdout(holdout), out=out,
-                       replications=replications, seed=seed)
+                       replications=replications, seed=seed, bootstrap_draws=bootstrap)
     if out is not None:
         from botcap.sim.calibrate.plots import write_plots
 
@@ -115,6 +118,12 @@ def _f(v) -> str:
     if v == math.inf:
         return "∞ (censored)"
     return "–" if v is None or not math.isfinite(v) else f"{v:.3g}"
+
+
+def _halfwidth(e: dict) -> float:
+    lo, hi = e["predicted_ci95"]
+    p = e["predicted"]
+    return (hi - lo) / 2 / p if all(map(math.isfinite, (lo, hi, p))) and p else -1.0
 
 
 def print_report(r: dict) -> None:
@@ -161,6 +170,25 @@ def print_report(r: dict) -> None:
     u = r["usl"]
     console.print(f"USL: sigma {_f(u['sigma'])}, kappa {_f(u['kappa'])}, gamma {_f(u['gamma'])}/s; "
                   f"{len(u.get('disagreements', []))} level(s) where USL and DES differ by > 10%")
+    fl = r.get("fitted_levels_max_error") or {}
+    console.print(f"largest error on the fitted levels themselves: throughput {_pct(fl.get('throughput'))}, "
+                  f"p50 {_pct(fl.get('p50'))}, p95 {_pct(fl.get('p95'))} per kind")
+    st = r.get("stability") or {}
+    if st.get("draws"):
+        worst = max(st["p95_s"], key=lambda e: _halfwidth(e), default=None)
+        if worst:
+            lo, hi = worst["predicted_ci95"]
+            console.print(f"stability ({st['draws']} bootstrap draws): predicted p95 within +-"
+                          f"{_pct(st['max_p95_halfwidth'])} (95% interval; widest: {worst['kind']} at "
+                          f"{worst['rate_per_s']:g}/s, {_f(lo)}-{_f(hi)} s)")
+    if r.get("blackbox"):
+        s = r["structure"]
+        none = "no limit seen"
+        console.print(f"black box: {s['mode']['value']}; handlers {s['updates_in_flight']['limit'] or none}, "
+                      f"Claude calls {s['claude_in_flight']['limit'] or none}, work outside Claude "
+                      f"{s['work_outside_claude']['limit'] or none}")
+        for a in r.get("assumed", []):
+            console.print(f"[yellow]assumed:[/] {a['key']} = {a['value']} ({a['why']})")
     for note in r.get("notes", []):
         console.print(f"[yellow]note:[/] {note}")
     if r.get("scenario_out"):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from botcap.sim.calibrate import predict, usl
 from botcap.sim.calibrate.bundles import Level, RunBundle, read_bundles
+from botcap.sim.calibrate.stability import bootstrap, resample
 from botcap.sim.calibrate.stages import (
     MAX_TOKENS_PER_S,
     StageFits,
@@ -119,8 +120,9 @@ def _measured_platform(b: RunBundle) -> dict:
     return platform
 
 
-def _fit(bundles: list[RunBundle], fit_levels: list[Level], run_sc: Scenario):
-    """Stage fits (the reference bot's own timings) or black-box fits (the fakes' timelines)."""
+def _fit(bundles: list[RunBundle], fit_levels: list[Level], run_sc: Scenario, rng=None):
+    """Stage fits (the reference bot's own timings) or black-box fits (the fakes' timelines); with
+    ``rng``, fitted on a bootstrap resample of the rows (``stability``)."""
     kinds = {b.blackbox for b in bundles}
     if len(kinds) > 1:
         raise BadInput("RUN_DIR: some bundles have the bot's stage timings (stages.parquet) and some do not: "
@@ -128,17 +130,22 @@ def _fit(bundles: list[RunBundle], fit_levels: list[Level], run_sc: Scenario):
     if bundles[0].blackbox:
         from botcap.sim.calibrate.blackbox import fit_blackbox
 
-        return fit_blackbox(bundles, fit_levels, run_sc)
-    fits = fit_stages(stage_rows(bundles, fit_levels), run_sc)
+        return fit_blackbox(bundles, fit_levels, run_sc, rng=rng)
+    rows = stage_rows(bundles, fit_levels)
+    if rng is not None:
+        rows = resample(rows, ["level_rate", "kind"], rng)
+    fits = fit_stages(rows, run_sc)
     charge_unmodelled_cpu(fits, bundles, run_sc)
     return fits
 
 
 def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: list[float] | None = None,
-              out: str | Path | None = None, replications: int = 3, seed: int = 1) -> Calibrated:
+              out: str | Path | None = None, replications: int = 3, seed: int = 1,
+              bootstrap_draws: int = 0) -> Calibrated:
     """Fit, validate and (with ``out``) write the calibrated scenario; BadInput on unusable input."""
     if not 1 <= replications <= 100:
         raise BadInput(f"--replications: must be in 1..100 (got {replications})")
+    bootstrap(None, bootstrap_draws, seed, None, [])   # checks the count before any work
     bundles = read_bundles(run_dirs)
     user_doc = read_document(scenario_file) if scenario_file is not None else None
     levels = [lv for b in bundles for lv in b.levels]
@@ -154,6 +161,12 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
     levels_out = predict.predict_levels(bundles, held, lambda b: replay_sc, replications=replications,
                                         seed=seed, first_reply=getattr(fits, "first_reply", None))
     max_err = predict.max_errors(levels_out)
+
+    def refit(rng):
+        f = _fit(bundles, fit_levels, run_sc, rng=rng)
+        return f, load_scenario(data=apply_patch(run_doc, f.patch))
+
+    stability = bootstrap(bundles, bootstrap_draws, seed, refit, levels_out)
     sat = predict.saturation(levels_out, replay_sc.slo)
     usl_fit = usl.fit_usl([lv["measured"]["concurrency"] for lv in levels_out],
                           [lv["measured"]["throughput_per_s"] for lv in levels_out])
@@ -173,7 +186,9 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
         "max_holdout_error": ({k: (v if math.isfinite(v) else None) for k, v in max_err.items()
                                if k != "levels"} if held else None),
         "claude_time_scale": bundles[0].time_scale,
-        "notes": notes,
+        # a black box: every value assumed rather than seen goes into the scenario's own notes
+        "notes": notes + [f"assumed {a['key']} = {a['value']}: {a['why']}"
+                          for a in getattr(fits, "assumed", [])],
     }
     scenario = load_scenario(data=doc)
     report = {
@@ -187,12 +202,13 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
         "notes": notes,
         "replications": replications,
         "blackbox": bundles[0].blackbox,
+        "fitted_levels_max_error": predict.max_errors([{**lv, "held_out": not lv["held_out"]}
+                                                       for lv in levels_out]),
+        "stability": stability,
     }
     if bundles[0].blackbox:   # what was read from the timelines, and every value assumed instead
         report["structure"] = fits.structure
         report["assumed"] = fits.assumed
-        doc["calibration"]["notes"] = notes + [f"assumed {a['key']} = {a['value']}: {a['why']}"
-                                               for a in fits.assumed]
     if out is not None:
         write_scenario(doc, out)
     return Calibrated(report=report, document=doc, scenario=scenario, bundles=bundles, fits=fits)

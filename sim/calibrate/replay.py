@@ -71,7 +71,7 @@ def simulate_trace(scenario: Scenario, trace: pd.DataFrame, seed: int) -> pd.Dat
     tail_s = TAIL_S
     while True:   # until the backlog drains: no request still in the model when it stops
         df = _run(scenario, trace, t, order, kinds, seed, tail_s)
-        unfinished = int((df["done_s"].isna() & (df["error"].astype(str) == "")).sum())
+        unfinished = int((df["done_s"].isna() & df["error"].astype(str).isin(["", "unfinished"])).sum())
         if not unfinished or tail_s >= MAX_TAIL_S:
             return df
         tail_s *= 4

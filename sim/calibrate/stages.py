@@ -138,9 +138,10 @@ def stage_rows(bundles: list[RunBundle], levels: list[Level]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def quietest(good: pd.DataFrame, target: int = SERVICE_TARGET) -> pd.DataFrame:
-    """Per kind, the rows of the quietest fitted levels (below the knee when any is), lowest rate first,
-    whole levels, until ``target`` rows: the one sample policy of every stage fit.
+def quietest(good: pd.DataFrame, target: int = SERVICE_TARGET, *, by_kind: bool = True) -> pd.DataFrame:
+    """Per kind (``by_kind``; else all kinds together, for the stages one distribution serves), the rows
+    of the quietest fitted levels (below the knee when any is), lowest rate first, whole levels, until
+    ``target`` rows: the one sample policy of every stage fit.
 
     Why: a stage time is a service time only when nothing queued inside it. Under load the bot's timers
     also hold its event loop's wait (a DB query whose answer waits for the loop, a send resumed late):
@@ -153,7 +154,7 @@ def quietest(good: pd.DataFrame, target: int = SERVICE_TARGET) -> pd.DataFrame:
     if "below_knee" in good and good["below_knee"].astype(bool).any():
         good = good[good["below_knee"].astype(bool)]
     keep = []
-    for _, k_rows in good.groupby("kind", sort=False):
+    for _, k_rows in (good.groupby("kind", sort=False) if by_kind else [("all", good)]):
         n = 0
         for rate in sorted(k_rows["level_rate"].unique()):
             level = k_rows[k_rows["level_rate"] == rate]
@@ -170,17 +171,18 @@ def fit_stages(rows: pd.DataFrame, base: Scenario, *, min_samples: int = MIN_SAM
     rows = rows.copy()
     rows["ok"] = rows["ok"].astype(bool)
     good = rows[rows["ok"] & (rows["claude_attempts"].fillna(0) <= 1)]
-    good = quietest(good)
+    per_kind = quietest(good)                   # service_s and Claude: per kind
+    pooled = quietest(good, 2 * SERVICE_TARGET, by_kind=False)   # DB, MCP, Telegram: one for all kinds
     kinds = base.workload.kinds
     used = [k for k in kinds if (rows["kind"] == k).any()]
     if not used:
         raise BadInput(f"stages: no update of a scenario kind ({', '.join(kinds)}) in the fitted levels")
     folded = "outside_s" in good and bool(good["outside_s"].notna().any())
-    rtt = _telegram(out, good, base, min_samples, bare=folded)
-    _service(out, good, used, min_samples, rtt_s=rtt if folded else None)
-    _db(out, good, base, min_samples)
-    _claude(out, good, base, min_samples)
-    _mcp(out, good, base, min_samples)
+    rtt = _telegram(out, pooled, base, min_samples, bare=folded)
+    _service(out, per_kind, used, min_samples, rtt_s=rtt if folded else None)
+    _db(out, pooled, base, min_samples)
+    _claude(out, per_kind, base, min_samples)
+    _mcp(out, pooled, base, min_samples)
     return out
 
 
