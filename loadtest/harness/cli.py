@@ -124,7 +124,8 @@ def run_command(
     from botcap.loadtest.harness.flags import check_run_flags  # every flag, before anything starts
     from botcap.loadtest.harness.profiles import PROFILES
     check_run_flags(target=target, telegram_url=telegram_url, claude_url=claude_url, allow_host=allow_host,
-                    bot_token=bot_token, rate=rate, duration=duration, users=users, workers=workers,
+                    bot_token=bot_token, secret=secret, seed=seed, baseline=baseline,
+                    rate=rate, duration=duration, users=users, workers=workers,
                     instances=instances,
                     out=out, default_load_s=PROFILES[profile].load_s if profile in PROFILES else None)
     p = resolve(profile, users=users, rate=rate, duration_s=duration, workers=workers, arrivals=arrivals,

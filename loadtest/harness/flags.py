@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import urllib.request
 from pathlib import Path
@@ -36,6 +37,8 @@ LIMITS = {
     "instances": (1, 32),
 }
 CONNECT_TIMEOUT_S = 3.0
+_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{1,200}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 def _number(flag: str, value, lo: float, hi: float, unit: str) -> None:
@@ -74,7 +77,8 @@ def _fake_webhook(telegram_url: str, token: str) -> str | None:
 
 def check_run_flags(*, target: str | None = None, telegram_url: str | None = None,
                     claude_url: str | None = None, allow_host: str | None = None,
-                    bot_token: str | None = None,
+                    bot_token: str | None = None, secret: str | None = None, seed: int | None = None,
+                    baseline: Path | None = None,
                     rate: float | None = None, duration: float | None = None, users: int | None = None,
                     workers: int = 0, instances: int = 1, out: Path | None = None,
                     default_load_s: float | None = None, probe: bool = True) -> None:
@@ -92,6 +96,14 @@ def check_run_flags(*, target: str | None = None, telegram_url: str | None = Non
         _number("--users", users, *LIMITS["users"], "users")
     _number("--workers", workers, *LIMITS["workers"], "worker processes")
     _number("--instances", instances, *LIMITS["instances"], "bot instances")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise BadInput(f"--seed: must be a whole number from 0 to {2**32 - 1} (got {seed})")
+    if bot_token is not None and not _TOKEN.match(bot_token):
+        raise BadInput(f"--bot-token: must look like Telegram's 123456:ABC-def_1 (digits, ':', then letters, "
+                       f"digits, '_' or '-'; got {clip(bot_token)})")
+    if secret is not None and not _SECRET.match(secret):
+        raise BadInput("--secret: must be 1-256 characters of A-Z, a-z, 0-9, '_' and '-' (Telegram's "
+                       f"secret_token; got {clip(secret)})")
     length = duration if duration is not None else default_load_s
     if rate is not None and length is not None and rate * length < 1:
         raise BadInput(f"--rate: {rate:g}/s over {length:g} s expects no arrival at all "
@@ -107,6 +119,10 @@ def check_run_flags(*, target: str | None = None, telegram_url: str | None = Non
         if p.is_dir() and any(os.scandir(p)):
             raise BadInput(f"--out: {clip(str(out))} is not empty "
                            "(a RunBundle goes into a new or empty folder)")
+    if baseline is not None:   # malformed: exit 2 now, not after the load ran (incomplete: the gate fails)
+        from botcap.loadtest.harness.validate import validate_bundle
+
+        validate_bundle(baseline, allow_incomplete=True)
     if probe:
         for flag, url in urls:
             _reachable(flag, url)
