@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ def dask_executor(*, workers: int = 2, address: str | None = None,
 
     for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
         logging.getLogger(name).setLevel(logging.ERROR)  # no INFO chatter on the user's terminal
+    # the scheduler's HTTP endpoint moves off a busy 8787 by itself: that is no news for the user
+    warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
     if address is not None:
         try:
             client = Client(address, timeout=connect_timeout_s)
