@@ -31,6 +31,7 @@ from botcap.sim.summary import summarize
 
 from botcap.cliutil import dumps
 from botcap.errors import BadInput
+from botcap.inputs import check_out_path
 from botcap.scenario import Scenario
 
 __all__ = ["scenario_hash", "flatten", "evaluate", "prepare_out", "run_sweep", "SweepResult", "MARKER"]
@@ -73,7 +74,7 @@ def evaluate(scenario: Scenario, seed: int, hours: float | None) -> dict:
 
 def prepare_out(out: Path) -> None:
     """DIR must be new, empty, or a sweep folder (it has sweep.json): nothing else is written over."""
-    out = Path(out)
+    out = check_out_path(out)   # the input layer's path rules: not ., not /proc, /sys, /dev, writable
     if out.exists():
         if not out.is_dir():
             raise BadInput(f"--out: must be a directory or a new path (got {str(out)!r}, an existing file)")
