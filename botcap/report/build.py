@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,17 +43,23 @@ def build_report(
     scenario: Scenario,
     *,
     quick: bool = False,
-    workers: int = 1,
+    executor: Executor | None = None,
+    cache_dir: Path | None = None,
     seed: int | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> tuple[dict, dict[str, list[str]]]:
-    """(report.json object, plots per section id as base64 PNG)."""
+    """(report.json object, plots per section id as base64 PNG).
+
+    ``executor``: where the variants are simulated (a Dask cluster's, ``botcap.sim.cluster``; None =
+    this process). ``cache_dir``: the sweep folder whose results a rebuild reuses (None: a fresh
+    temporary one)."""
     say = progress or (lambda f, label: None)
     ctx = Ctx(
         base=scenario,
         window=default_window(quick, seed),
         quick=quick,
-        workers=workers,
+        executor=executor,
+        cache_dir=cache_dir,
         cost_draws=QUICK_DRAWS if quick else None,
     )
     steps: list[tuple[str, Callable]] = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,16 @@ OutOption = Annotated[
     ),
 ]
 QuickFlag = Annotated[bool, typer.Option("--quick", help="Fewer variants, 1 replication of 45 min (for CI).")]
-WorkersOption = Annotated[int, typer.Option("--workers", help="Processes simulating variants in parallel.")]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", help="Dask worker processes of the local cluster (1 = no cluster).")
+]
+DaskOption = Annotated[
+    str | None,
+    typer.Option("--dask", help="An existing Dask scheduler (tcp://host:8786) instead of a local one."),
+]
+CacheOption = Annotated[
+    Path, typer.Option("--cache", help="Sweep folder whose simulated variants a rebuild reuses.")
+]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Base seed (default: the scenario's).")]
 
 
@@ -44,12 +54,22 @@ def check_out(out: Path) -> None:
             break
 
 
+def check_cache(cache: Path) -> None:
+    """The sweep cache folder: new, empty, or an earlier sweep folder (it has sweep.json)."""
+    if cache.exists() and not cache.is_dir():
+        raise BadInput(f"--cache {cache}: exists and is not a folder")
+    if cache.is_dir() and any(cache.iterdir()) and not (cache / "sweep.json").is_file():
+        raise BadInput(f"--cache {cache}: folder is not empty and is no sweep folder (no sweep.json)")
+
+
 def report(
     file: ScenarioFile = None,
     set_: SetOption = None,
     out: OutOption = None,
     quick: QuickFlag = False,
     workers: WorkersOption = 1,
+    dask: DaskOption = None,
+    cache: CacheOption = Path(".botcap/report-sweeps"),
     seed: SeedOption = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -61,6 +81,10 @@ def report(
     scenario = load(file, set_)
     out = out if out is not None else Path("reports") / (file.stem if file is not None else "default")
     check_out(out)
+    check_cache(cache)
+    from botcap.sim.cluster import check_address, dask_executor
+
+    check_address(dask)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
@@ -77,13 +101,19 @@ def report(
         disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task("report", total=1.0)
-        data, plots = build_report(
-            scenario,
-            quick=quick,
-            workers=workers,
-            seed=seed,
-            progress=lambda f, label: bar.update(task, completed=f, description=label),
-        )
+        with ExitStack() as stack:
+            executor = None
+            if dask is not None or workers > 1:
+                bar.update(task, description="starting Dask")
+                executor = stack.enter_context(dask_executor(workers=workers, address=dask))
+            data, plots = build_report(
+                scenario,
+                quick=quick,
+                executor=executor,
+                cache_dir=cache,
+                seed=seed,
+                progress=lambda f, label: bar.update(task, completed=f, description=label),
+            )
         write_report(data, plots, out)
     if json_:
         typer.echo(dumps(data))

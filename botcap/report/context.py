@@ -7,7 +7,9 @@ for the cost model's JSON and know nothing of processes, memoisation or progress
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from botcap.report.variants import Probe, Window, summaries, with_sets
 from botcap.scenario import Scenario
@@ -20,7 +22,8 @@ class Ctx:
     base: Scenario
     window: Window
     quick: bool = False
-    workers: int = 1
+    executor: Executor | None = None  # where simulations run (a Dask cluster); None = this process
+    cache_dir: Path | None = None  # the sweep folder reused across builds
     cost_draws: int | None = None
     label: Callable[[str], None] = lambda text: None
     notes: list[str] = field(default_factory=list)  # failed variants, said in their section
@@ -43,7 +46,13 @@ class Ctx:
 
         self.label(f"{what}: 0/{len(variants)} variants simulated")
         out = summaries(
-            self.base, variants, window or self.window, workers=self.workers, probe=probe, progress=step
+            self.base,
+            variants,
+            window or self.window,
+            executor=self.executor,
+            cache_dir=self.cache_dir,
+            probe=probe,
+            progress=step,
         )
         for sets, summary in zip(variants, out, strict=True):
             if "error" in summary:

@@ -27,7 +27,7 @@ def _variant_list(sets_list):
 
 def a1(ctx) -> tuple[dict, list[str]]:
     slo = ctx.base.slo
-    counts = [3, 5, 8] if ctx.quick else [2, 3, 5, 8, 12]
+    counts = [5, 8] if ctx.quick else [2, 3, 5, 8, 12]
     modes = ("webhook", "polling")
     sets = [[f"platform.mode={m}", f"platform.instances={n}"] for m in modes for n in counts]
     sums = ctx.sim(sets, what="A1")

@@ -215,6 +215,8 @@ def growth(ctx, a1_section: dict) -> tuple[dict, list[str]]:
     for dau in GROWTH_DAU:
         if dau <= simulate_up_to:
             cand = [n for n in counts if n <= max(2, math.ceil(12 * dau / simulate_up_to))]
+            if ctx.quick:  # the reduced run: the smallest two, or A1's quick counts (already simulated)
+                cand = cand[:2] if dau < simulate_up_to else [5, 8]
             sums = ctx.sim(
                 [[f"workload.dau={dau}", f"platform.instances={n}"] for n in cand], what=f"growth {dau:,} DAU"
             )

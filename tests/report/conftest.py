@@ -13,8 +13,10 @@ from botcap.cli import main
 @pytest.fixture(scope="session")
 def quick_report(tmp_path_factory) -> Path:
     """The folder of a quick report: building it is itself the check that the report still builds."""
-    out = tmp_path_factory.mktemp("report") / "quick"
-    assert main(["report", "--quick", "--workers", "2", "--out", str(out)]) == 0
+    base = tmp_path_factory.mktemp("report")
+    out = base / "quick"
+    argv = ["report", "--quick", "--workers", "2", "--out", str(out), "--cache", str(base / "sweeps")]
+    assert main(argv) == 0
     assert (out / "index.html").is_file() and (out / "report.json").is_file()
     return out
 

@@ -26,6 +26,7 @@ def _bad(capsys, argv: list[str], needle: str) -> str:
         (["--set", "platform.nonsense=1"], "nonsense"),
         (["--set", "novalue"], "novalue"),
         (["--no-such-option"], "no-such-option"),
+        (["--dask", "http://example.com"], "--dask"),
     ],
 )
 def test_bad_options(capsys, tmp_path, argv, needle):
@@ -55,3 +56,12 @@ def test_out_folder_of_someone_else_is_left_alone(capsys, tmp_path):
     (d / "cat.jpg").write_bytes(b"\xff\xd8")
     _bad(capsys, ["--out", str(d)], "no earlier report.json")
     assert [p.name for p in d.iterdir()] == ["cat.jpg"]
+
+
+def test_cache_folder_of_someone_else_is_left_alone(capsys, tmp_path):
+    d = tmp_path / "thesis"
+    d.mkdir()
+    (d / "draft.tex").write_text("x")
+    _bad(capsys, ["--cache", str(d), "--out", str(tmp_path / "r")], "--cache")
+    assert [p.name for p in d.iterdir()] == ["draft.tex"]
+    assert not (tmp_path / "r").exists()
