@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(scripts/setup-venv.sh)
-exec "$VENV/bin/botcap" report --out reports/default --workers 2 "$@"
+exec "$VENV/bin/botcap" report --out reports/default --workers 2 --cache .botcap/report-sweeps "$@"
