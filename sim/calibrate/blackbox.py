@@ -181,12 +181,14 @@ def _retry(fits: BlackboxFits, s: dict, base) -> None:
                     f"no retry seen ({r['failed_calls']} failed calls): the scenario's policy is kept")
 
 
-def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES, rng=None) -> BlackboxFits:
+def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES, rng=None,
+                 structure: dict | None = None) -> BlackboxFits:
     """Everything ``calibrate`` needs from black-box bundles (one platform; the first bundle's structure).
-    With ``rng``: times and Claude calls resampled with replacement (``stability``), structure as read."""
+    With ``rng``: times and Claude calls resampled with replacement (``stability``), and ``structure``
+    the one already read (the limits are not resampled)."""
     check_calibratable(bundles)
     fits = BlackboxFits()
-    s = infer_structure(bundles[0], [lv for lv in fit_levels if lv.bundle == bundles[0].name])
+    s = structure or infer_structure(bundles[0], [lv for lv in fit_levels if lv.bundle == bundles[0].name])
     fits.structure = s
     _set(fits.patch, "platform.mode", s["mode"]["value"])
     _set(fits.patch, "platform.instances", 1)

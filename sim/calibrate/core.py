@@ -120,7 +120,7 @@ def _measured_platform(b: RunBundle) -> dict:
     return platform
 
 
-def _fit(bundles: list[RunBundle], fit_levels: list[Level], run_sc: Scenario, rng=None):
+def _fit(bundles: list[RunBundle], fit_levels: list[Level], run_sc: Scenario, rng=None, first=None):
     """Stage fits (the reference bot's own timings) or black-box fits (the fakes' timelines); with
     ``rng``, fitted on a bootstrap resample of the rows (``stability``)."""
     kinds = {b.blackbox for b in bundles}
@@ -130,7 +130,8 @@ def _fit(bundles: list[RunBundle], fit_levels: list[Level], run_sc: Scenario, rn
     if bundles[0].blackbox:
         from botcap.sim.calibrate.blackbox import fit_blackbox
 
-        return fit_blackbox(bundles, fit_levels, run_sc, rng=rng)
+        return fit_blackbox(bundles, fit_levels, run_sc, rng=rng,
+                            structure=getattr(first, "structure", None))
     rows = stage_rows(bundles, fit_levels)
     if rng is not None:
         rows = resample(rows, ["level_rate", "kind"], rng)
@@ -163,7 +164,7 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
     max_err = predict.max_errors(levels_out)
 
     def refit(rng):
-        f = _fit(bundles, fit_levels, run_sc, rng=rng)
+        f = _fit(bundles, fit_levels, run_sc, rng=rng, first=fits)
         return f, load_scenario(data=apply_patch(run_doc, f.patch))
 
     stability = bootstrap(bundles, bootstrap_draws, seed, refit, levels_out)

@@ -156,12 +156,14 @@ def test_uncalibratable_bundles_exit_2_with_the_reason(stream_bundle, tmp_path, 
 
 
 def test_calibrate_json_lists_structure_and_assumptions(sync_bundle, botcap):
-    code, out, err = botcap("calibrate", str(sync_bundle), "--replications", "1", "--json")
+    code, out, err = botcap("calibrate", str(sync_bundle), "--replications", "1", "--bootstrap", "3",
+                            "--json")
     assert code == 0, err
     r = json.loads(out)
     assert r["blackbox"] is True
     assert r["structure"]["updates_in_flight"]["limit"] == 1
     assert all({"key", "value", "why"} <= set(a) for a in r["assumed"])
+    assert r["stability"]["draws"] == 3 and "kinds.chat.service_s" in r["stability"]["fits"]
     for lv in r["levels"]:
         assert {"sent", "unanswered"} <= set(lv["measured"])
 
