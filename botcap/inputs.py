@@ -296,8 +296,14 @@ def check_out_path(out: str | Path, *, flag: str = "--out") -> Path:
     try:
         real = p.resolve()
         cwd = Path.cwd().resolve()
-    except (OSError, RuntimeError) as e:
-        raise BadInput(f"{flag}: cannot resolve {short(text)} ({e})") from None
+        return _judge_out_path(p, real, cwd, text, flag)
+    except (OSError, RuntimeError) as e:   # a loop of links, a folder that cannot be looked into
+        raise BadInput(f"{flag}: cannot use {short(text)} ({getattr(e, 'strerror', None) or e})") from None
+
+
+def _judge_out_path(p: Path, real: Path, cwd: Path, text: str, flag: str) -> Path:
+    if p.is_symlink() and not real.exists():
+        raise BadInput(f"{flag}: {short(text)} is a link to nothing (a dangling symlink); not replaced")
     if real == cwd or real in cwd.parents:
         raise BadInput(f"{flag}: must not be the current folder or one of its parents (got {short(text)})")
     for root in FORBIDDEN_ROOTS:

@@ -169,3 +169,16 @@ def test_unwritable_parent(cli, no_sim, tmp_path: Path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     cli.bad("sim", "run", MMC, "--out", locked / "x", names=("--out", "not a writable directory"))
+
+
+@pytest.mark.parametrize("kind, words", [("dangling", ("--out", "dangling symlink")),
+                                         ("loop", ("--out", "cannot use"))])
+def test_out_as_a_broken_link(cli, no_sim, tmp_path: Path, kind, words):
+    link = tmp_path / "link"
+    if kind == "dangling":
+        link.symlink_to(tmp_path / "nowhere")
+    else:
+        link.symlink_to(tmp_path / "loop2")
+        (tmp_path / "loop2").symlink_to(link)
+    cli.bad("sim", "run", MMC, "--out", link, names=words)
+    assert link.is_symlink()   # the user's link is still there
