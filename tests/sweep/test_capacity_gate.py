@@ -69,3 +69,11 @@ def test_relative_capacity_gate_against_a_baseline(bundles):
 def test_bad_predicted_thresholds_are_named(line, message):
     with pytest.raises(BadInput, match=message):
         parse_gates(f'thresholds:\n  - "{line}"\n', "gates.yaml")
+
+
+def test_the_example_capacity_gates_file_parses_and_is_relative_to_a_baseline():
+    from botcap.loadtest.harness.gate import load_gates
+
+    gates = load_gates(HERE.parents[1] / "loadtest" / "gates" / "capacity.yaml")
+    assert {t.metric for t in gates} == {"predicted_capacity_dau", "predicted_p95_s"}
+    assert all(t.relative for t in gates)
