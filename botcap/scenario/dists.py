@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
+
+from botcap.scenario.base import Spec
 
 DIST_NAMES = ("constant", "exponential", "lognormal", "gamma", "empirical")
 
 
-class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Dist(Spec):
+    """Strict like every section (``Spec``): unknown keys, ``inf``/``nan`` and true/false are errors."""
 
 
 class Constant(_Dist):

@@ -137,3 +137,16 @@ def test_harmless_aliases_are_allowed(cli, tmp_path: Path):
     assert r.code == 2 and "x-limits" in r.err   # the anchor key itself is unknown, the alias is fine
     f.write_text("platform:\n  claude: &c {timeout_s: 30}\n")
     assert cli.run("scenario", "validate", f).code == 0
+
+
+@pytest.mark.parametrize("value, words", [
+    ("{dist: exponential, mean: .inf}", ("service_s.mean", "finite")),
+    ("{dist: lognormal, mean: 1, cv: .nan}", ("service_s.cv", "finite")),
+    ("{dist: gamma, mean: true, cv: 1}", ("service_s.mean", "not true/false")),
+    ("{dist: empirical, samples: [1, .nan]}", ("service_s.samples.1", "finite")),
+    ("{dist: exponential, mean: 1, colour: red}", ("service_s.colour", "unknown key")),
+    (".inf", ("service_s.mean", "finite")),
+    ("{dist: zipf, mean: 1}", ("service_s", "dist must be one of")),
+])
+def test_bad_distribution(cli, value, words):
+    cli.bad("scenario", "validate", "--set", f"workload.kinds.command.service_s={value}", names=words)
