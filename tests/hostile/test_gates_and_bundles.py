@@ -213,3 +213,16 @@ def test_validator_incomplete_raises_or_reports(tmp_path: Path):
     assert e.value.exit_code == 1 and len(e.value.lines[0]) < 400
     info = validate_bundle(run, allow_incomplete=True)
     assert not info.complete and info.problems and info.requests is None
+
+
+@pytest.mark.parametrize("command", [("calibrate",), ("sim", "replay")])
+@pytest.mark.parametrize("levels, words", [
+    (["fast"], ("levels.0", "must be a mapping")),
+    ([{"level": 0, "duration_s": 5}], ("levels.0.rate_per_s", "missing")),
+    ([{"level": "0", "rate_per_s": 1, "duration_s": 5}], ("levels.0.level", "whole number")),
+])
+def test_calibrate_and_replay_use_the_same_validator(cli, tmp_path: Path, command, levels, words):
+    run = write_bundle(tmp_path / "run", run={"levels": levels})
+    before = snapshot(tmp_path)
+    cli.bad(*command, run, names=words)
+    assert snapshot(tmp_path) == before
