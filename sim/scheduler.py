@@ -236,11 +236,10 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
             open_.pop(id(dg), None)
         dg.state, dg.held_at = HELD, env._now
         record(req)
-        env.process(send(node, req, dg))
-
-    def send(node, req: Request, dg: _Digest):
-        yield from node.handle(req, plan, slot=node.scheduler)
-        dg.state = DONE  # sent or failed; the lock is released
+        # sent or failed, the lock is released when the handler ends (a callback: no generator layer
+        # wrapped around every event of the send)
+        env.process(node.handle(req, plan, slot=node.scheduler)).callbacks.append(
+            lambda _e: setattr(dg, "state", DONE))
 
     for t, i in zip(t_list, who_list, strict=True):
         if t > env._now:
