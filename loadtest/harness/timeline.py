@@ -4,8 +4,8 @@ The fake Telegram API logs when the bot took each update and every text it put i
 Claude API logs every call with the generator's marker it found in the prompt. Here they are fetched
 (from the positions noted when the load started, so that earlier traffic on a shared fake is left
 out) and joined with the generator's requests (``docs/runbundle.md``): ``taken_at``, the linked Claude
-calls (``marker``, else ``chat_time``: the one request whose ``[taken_at, completed_at]`` holds the
-call's arrival, else ``none``), and what the run's failures look like from the fake's side (the one
+calls (``marker``; else ``chat_time``: the request open at the call's arrival whose chat the bot wrote
+to right after the call; else ``none``), and what the run's failures look like from the fake's side (the one
 line ``botcap loadtest run`` prints when too many requests failed).
 """
 
@@ -109,15 +109,7 @@ def join(requests: pd.DataFrame, tlog: pd.DataFrame | None, calls: pd.DataFrame 
         i = index.get(marker) if isinstance(marker, str) else None
         if i is not None:
             link_row[j], how[j] = i, "marker"
-    # no marker of ours: the one request whose [taken_at, completed_at] holds the call's arrival
-    start = requests["taken_at"].fillna(requests["posted_at"]).to_numpy(dtype=float)
-    end = requests["completed_at"].to_numpy(dtype=float)
-    end = np.where(np.isnan(end), np.inf, end)
-    arrived = calls["arrived_at"].to_numpy(dtype=float)
-    for j in np.flatnonzero(link_row < 0):
-        hit = np.flatnonzero((start <= arrived[j]) & (arrived[j] <= end))
-        if hit.size == 1:
-            link_row[j], how[j] = hit[0], "chat_time"
+    _link_by_chat_and_time(requests, tlog, calls, link_row, how)
     calls["link"] = how
     calls["request_id"] = [requests["request_id"].iat[i] if i >= 0 else None for i in link_row]
     for key in linking:
@@ -133,6 +125,46 @@ def join(requests: pd.DataFrame, tlog: pd.DataFrame | None, calls: pd.DataFrame 
         requests.loc[rows, "first_claude_at"] = g["arrived_at"].min().to_numpy()
         requests.loc[rows, "last_claude_end_at"] = g["ended_at"].max().to_numpy()
     return linking
+
+
+CHAT_TIME_MAX_S = 2.0   # a call's answer reaches its chat within this after the call ends
+
+
+def _link_by_chat_and_time(requests: pd.DataFrame, tlog: pd.DataFrame | None, calls: pd.DataFrame,
+                           link_row: np.ndarray, how: np.ndarray) -> None:
+    """Calls without a marker: among the requests open at the call's arrival (taken, not yet
+    completed), the one whose chat the bot wrote to first after the call ended (within
+    ``CHAT_TIME_MAX_S``, and clearly before any other open request's chat: at most half as long after);
+    a lone open request needs no such evidence. Anything else stays ``none``: a wrong link would be worse
+    than none."""
+    start = requests["taken_at"].fillna(requests["posted_at"]).to_numpy(dtype=float)
+    end = requests["completed_at"].to_numpy(dtype=float)
+    end = np.where(np.isnan(end), np.inf, end)
+    chats = requests["chat_id"].to_numpy()
+    writes: dict[int, np.ndarray] = {}
+    if tlog is not None and len(tlog):
+        w = tlog[tlog["event"].isin(["send", "edit"])].dropna(subset=["chat_id"])
+        writes = {int(c): np.sort(g["at"].to_numpy(dtype=float))
+                  for c, g in w.groupby(w["chat_id"].astype("int64"))}
+    arrived = calls["arrived_at"].to_numpy(dtype=float)
+    ended = calls["ended_at"].to_numpy(dtype=float)
+    unmarked = calls["marker"].isna().to_numpy()   # a marker not of this run: another run's call
+    for j in np.flatnonzero((link_row < 0) & unmarked):
+        hit = np.flatnonzero((start <= arrived[j]) & (arrived[j] <= end))
+        if hit.size == 1:
+            link_row[j], how[j] = hit[0], "chat_time"
+            continue
+        delays = []
+        for i in hit:
+            at = writes.get(int(chats[i]), np.array([]))
+            k = np.searchsorted(at, ended[j])
+            delays.append(at[k] - ended[j] if k < at.size else np.inf)
+        if len(delays) < 2:
+            continue
+        order = np.argsort(delays)
+        d1, d2 = delays[order[0]], delays[order[1]]
+        if d1 <= CHAT_TIME_MAX_S and d2 >= 2 * d1 + 0.01:
+            link_row[j], how[j] = hit[order[0]], "chat_time"
 
 
 def match_check(requests: pd.DataFrame, tlog: pd.DataFrame | None, reply_match: str,

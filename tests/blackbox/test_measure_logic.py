@@ -110,12 +110,25 @@ def test_join_links_by_marker_then_by_the_one_request_open_at_the_call():
         "request_id": [None] * 6, "link": ["none"] * 6})
     linking = join(req, _tlog(), calls, direct_webhook=False)
     assert list(req["taken_at"]) == [0.5, 4.0, 11.0]
-    # 4.2 and 4.3 fall inside requests 1 and 2 (ambiguous: none); 12.0 only inside request 3 (still open)
-    assert list(calls["link"]) == ["marker", "marker", "none", "none", "chat_time", "marker"]
-    assert linking == {"marker": 3, "chat_time": 1, "none": 2}
-    assert list(req["claude_attempts"]) == [2, 0, 2] and list(req["claude_calls"]) == [1, 0, 2]
-    assert req.loc[0, "claude_s"] == pytest.approx(1.5) and req.loc[0, "first_claude_at"] == 1.0
-    assert req.loc[0, "last_claude_end_at"] == 3.0 and np.isnan(req.loc[1, "first_claude_at"])
+    # 4.2 falls inside requests 1 and 2: chat 1 is written 0.1 s after the call ends, chat 2 only 1.1 s
+    # after (chat_time -> request 1); 4.3 carries a marker of another run (none); 12.0 falls inside request 3
+    # alone (still open)
+    assert list(calls["link"]) == ["marker", "marker", "chat_time", "none", "chat_time", "marker"]
+    assert linking == {"marker": 3, "chat_time": 2, "none": 1}
+    assert [r if isinstance(r, str) else None for r in calls["request_id"]] == [
+        "#ra1", "#ra1", "#ra1", None, "#ra3", "#ra3"]
+    assert list(req["claude_attempts"]) == [3, 0, 2] and list(req["claude_calls"]) == [2, 0, 2]
+    assert req.loc[0, "claude_s"] == pytest.approx(2.1) and req.loc[0, "first_claude_at"] == 1.0
+    assert req.loc[0, "last_claude_end_at"] == 4.8 and np.isnan(req.loc[1, "first_claude_at"])
+
+
+def test_chat_time_refuses_a_close_call():
+    req = _requests()
+    tlog = _tlog()
+    tlog.loc[tlog["chat_id"] == 2, "at"] = tlog.loc[tlog["chat_id"] == 2, "at"] - 0.9  # chat 2 at 5.0
+    calls = pd.DataFrame({"arrived_at": [4.2], "ended_at": [4.8], "marker": [None], "status": [200],
+                          "request_id": [None], "link": ["none"]})
+    assert join(req, tlog, calls, direct_webhook=False) == {"marker": 0, "chat_time": 0, "none": 1}
 
 
 def test_join_with_direct_webhook_takes_the_post_time_and_without_calls_links_nothing():
