@@ -33,9 +33,10 @@ def format_value(value, fmt: str) -> str:
     if fmt == "pct":
         return f"{value * 100:.1f}%"
     if fmt == "usd":
-        if abs(value) >= 100:
-            return f"${value:,.0f}"
-        return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
+        sign, a = ("-" if value < 0 else ""), abs(value)
+        if a >= 100:
+            return f"{sign}${a:,.0f}"
+        return f"{sign}${a:,.2f}" if a >= 1 else f"{sign}${a:.4f}"
     # num and s: three significant digits, thousands separated
     if abs(value) >= 1000:
         return f"{value:,.0f}"

@@ -26,6 +26,7 @@ def lines(
     title: str,
     hlines: dict[str, float] | None = None,
     logy: bool = False,
+    logx: bool = False,
 ) -> str:
     """One line per series (label -> (xs, ys)); optional labelled horizontal reference lines."""
     fig, ax = _fig()
@@ -38,6 +39,8 @@ def lines(
         )
     if logy:
         ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

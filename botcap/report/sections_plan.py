@@ -272,6 +272,7 @@ def growth(ctx, a1_section: dict) -> tuple[dict, list[str]]:
         xlabel="DAU",
         ylabel="USD per DAU-month",
         title="Growth: monthly cost per DAU",
+        logx=True,
     )
     sec = make_section(
         "GROWTH",
