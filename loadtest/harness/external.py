@@ -104,18 +104,21 @@ def hint(o, run: dict) -> str:
 
 
 def with_mix(scenario: Scenario, mix: str) -> Scenario:
-    """The scenario with ``--mix``'s kinds, shares and messages (a new kind copies the first kind)."""
+    """The scenario with ``--mix``'s kinds, shares and messages (a new kind copies the reference
+    ``command`` kind's stages when it sends a command, ``chat_simple``'s otherwise)."""
     doc = scenario.model_dump(mode="json")
     kinds = doc["workload"]["kinds"]
     try:
         shares, messages = parse_mix(mix, kinds)
     except ValueError as e:
         raise BadInput(str(e)) from None
-    template = next(iter(kinds.values()))
-    for kind in shares:
-        kinds.setdefault(kind, dict(template))
+    first = next(iter(kinds.values()))
+    for kind in shares:  # a new kind starts from the reference kind most like it (calibration refits it)
+        command = (messages.get(kind) or {}).get("type") == "command"
+        kinds.setdefault(kind, dict(kinds.get("command" if command else "chat_simple", first)))
     for kind, message in messages.items():
-        kinds[kind] = {**kinds[kind], "message": message}
+        if kind in kinds:
+            kinds[kind] = {**kinds[kind], "message": message}
     doc["workload"]["mix"] = shares
     try:
         return validate(doc)

@@ -54,8 +54,9 @@ def parse_mix(text: str, kinds: dict) -> tuple[dict[str, float], dict[str, dict]
 
     Each entry is ``KIND=SHARE`` with an optional ``:MESSAGE``: ``text N`` (free text of N characters),
     ``/command args`` (a command), ``callback DATA`` (a button press), anything else = that exact
-    text. A kind not in the scenario is added, copying the scenario's first kind's stages (so the mix
-    can describe any bot; calibration then fits its numbers). ValueError names the bad entry.
+    text. A kind not in the scenario is added by the harness (``external.with_mix``), its stages copied
+    from the reference kind most like it (calibration then fits its numbers). ValueError names the bad
+    entry.
     """
     shares: dict[str, float] = {}
     messages: dict[str, dict] = {}

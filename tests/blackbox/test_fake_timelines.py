@@ -171,3 +171,29 @@ def _get(url: str) -> bytes:
     import urllib.request
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read()
+
+
+@aio
+async def test_log_route_garbage_is_a_400_naming_the_parameter():
+    async with running(TelegramFakeConfig(**FAST)) as srv, aiohttp.ClientSession() as http:
+        cases = [({"after": "x"}, "after: must be an integer"), ({"limit": "0"}, "limit: must be"),
+                 ({"limit": "99999999"}, "limit: must be")]
+        for query, says in cases:
+            async with http.get(f"{srv.url}/_fake/bot{TOKEN}/log", params=query) as r:
+                body = await r.json()
+            assert r.status == 400 and body["ok"] is False and body["error"].startswith(says)
+        async with http.get(f"{srv.url}/_fake/botNOTATOKEN/log") as r:
+            assert r.status == 401
+        async with http.get(f"{srv.url}/_fake/bot{TOKEN}/log", params={"after": "-5"}) as r:
+            assert (await r.json())["result"] == []
+
+
+def test_calls_route_garbage_is_a_400():
+    scenario = load_scenario()
+    with claude_running(ClaudeFakeConfig.from_scenario(scenario, time_scale=0)) as fake:
+        import urllib.error
+        for query in ("after=x", "after=-1", "limit=0", "limit=abc"):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                _get(f"{fake.url}/_fake/calls?{query}")
+            assert e.value.code == 400
+        assert json.loads(_get(f"{fake.url}/_fake/calls")) == {"result": [], "next_after": 0}

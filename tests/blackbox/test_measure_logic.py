@@ -77,9 +77,14 @@ def test_parse_mix_garbage_names_the_entry(garbage, says):
 
 
 def test_with_mix_adds_kinds_and_keeps_the_scenario_valid():
-    s = with_mix(load_scenario(), "chat=0.6:text 80,command=0.4")
+    base = load_scenario()
+    s = with_mix(base, "chat=0.6:text 80,command=0.4,help=0:/help")
     assert dict(s.workload.mix) == {"chat": 0.6, "command": 0.4}
     assert s.workload.kinds["chat"].message.chars == 80 and s.workload.kinds["command"].message is None
+    assert s.workload.kinds["chat"].model == base.workload.kinds["chat_simple"].model is not None
+    assert "help" not in s.workload.kinds  # a share of 0 adds nothing
+    s = with_mix(base, "start=1:/start")
+    assert s.workload.kinds["start"].model == base.workload.kinds["command"].model
     with pytest.raises(BadInput, match="^--mix: 'chat=1:text 0'"):
         with_mix(load_scenario(), "chat=1:text 0")
 
