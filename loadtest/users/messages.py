@@ -75,11 +75,24 @@ def parse_mix(text: str, kinds: dict) -> tuple[dict[str, float], dict[str, dict]
             raise ValueError(f"--mix: {entry!r}: share must be >= 0 (got {share_text.strip()})")
         shares[kind] = shares.get(kind, 0.0) + share
         if msg.strip():
-            messages[kind] = _message_spec(msg.strip(), entry)
+            messages[kind] = _checked(_message_spec(msg.strip(), entry), entry)
     total = sum(shares.values())
     if not shares or total <= 0:
         raise ValueError(f"--mix: at least one kind needs a share > 0 (got {text!r})")
     return {k: v / total for k, v in shares.items() if v > 0}, messages
+
+
+def _checked(spec: dict, entry: str) -> dict:
+    """The spec as the scenario's schema will judge it (so a bad one is refused before any load)."""
+    from pydantic import ValidationError
+
+    from botcap.scenario.model import KindMessage
+    try:
+        KindMessage(**spec)
+    except ValidationError as e:
+        why = e.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ValueError(f"--mix: {entry!r}: {why}") from None
+    return spec
 
 
 def _message_spec(msg: str, entry: str) -> dict:

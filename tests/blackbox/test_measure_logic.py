@@ -69,6 +69,8 @@ def test_parse_mix_normalises_and_reads_messages():
     ("chat=-1", "share must be >= 0"), ("chat=nan", "share must be >= 0"), ("chat=inf", "share must be >= 0"),
     ("chat=0", "at least one kind"), ("chat=1:text 0", "1..4000"), ("chat=1:text 99999", "1..4000"),
     ("chat=1:callback", "callback needs its data"),
+    ("menu=1:callback " + "x" * 45, "callback data of 1..44 bytes"),
+    ("chat=1:" + "y" * 4001, "at most 4000 characters"),
 ])
 def test_parse_mix_garbage_names_the_entry(garbage, says):
     with pytest.raises(ValueError, match=says) as e:
