@@ -67,7 +67,9 @@ def _fake_webhook(telegram_url: str, token: str) -> str | None:
     try:
         with opener.open(url, timeout=CONNECT_TIMEOUT_S) as r:
             stats = json.loads(r.read(1_000_000))["result"]
-        hook = stats.get("webhook_delivers_to") or stats.get("webhook_url")
+        # where the fake really POSTs ("" = a public URL it accepted but never delivers to: the harness
+        # explains that with --webhook-rewrite); webhook_url only from a fake without the key
+        hook = stats["webhook_delivers_to"] if "webhook_delivers_to" in stats else stats.get("webhook_url")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise BadInput(f"--telegram-url: {clip(telegram_url)} does not answer as the fake Telegram API "
                        f"(python -m botcap.loadtest.fakes.telegram) for this --bot-token ({short(str(e))})") \
