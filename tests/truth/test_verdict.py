@@ -103,3 +103,16 @@ def test_the_scenario_slo_model_and_its_dict_judge_alike():
     sc = load_scenario(None, [])
     s = summary_of()
     assert slo_verdict(s, sc.slo) == slo_verdict(s, sc.slo.model_dump()) == s["slo"]
+
+
+@pytest.mark.parametrize(("setting", "line"), [
+    ("slo.digest_max_failed_share=2", "slo.digest_max_failed_share: must be <= 1.0 (got 2)"),
+    ("slo.max_duplicate_sends=-1", "slo.max_duplicate_sends: must be >= 0 (got -1)"),
+    ("slo.max_duplicate_sends=abc", "slo.max_duplicate_sends: must be a whole number (got 'abc')"),
+])
+def test_bad_slo_limits_are_refused_naming_the_field(setting, line):
+    from botcap.errors import BadInput
+
+    with pytest.raises(BadInput) as e:
+        load_scenario(None, [setting])
+    assert str(e.value) == line
