@@ -185,6 +185,9 @@ def sim_optimize(file: ScenarioFile = None, set_: SetOption = None,
                      "--growth", help="DAU levels, comma-separated (1000,10000,100000): the cheapest plan "
                                       "per level.")] = None,
                  seed: SeedOption = None,
+                 budget: Annotated[int | None, typer.Option(
+                     "--budget", help="Simulated replications at most per DAU level (default: the "
+                                      "space's budget_runs).")] = None,
                  out: Annotated[Path | None, typer.Option("--out", help="Folder for optimize.json and the "
                                                            "Pareto plot.")] = None,
                  workers: ClusterWorkersOption = 2, dask: DaskOption = None, json_: JsonFlag = False) -> None:
@@ -201,6 +204,10 @@ def sim_optimize(file: ScenarioFile = None, set_: SetOption = None,
     check_options(scenario, seed=seed, workers=workers)
     check_address(dask)
     sp = load_space(space)
+    if budget is not None:
+        if not 1 <= budget <= 100_000:
+            raise BadInput(f"--budget: must be in 1..100000 (got {budget})")
+        sp = sp.model_copy(update={"budget_runs": budget})
     if growth is not None and dau is not None:
         raise BadInput("--growth / --dau: give one of them")
     levels = [dau] if growth is None else _dau_list(growth)

@@ -59,6 +59,7 @@ class RunOptions:
     claude_url: str | None = None        # external: the fake Claude API the bot uses (its call log)
     bot_pid: int | None = None           # external, local: the bot's process, for its CPU seconds
     mix: str | None = None               # --mix: kinds, shares and messages (users/messages.py)
+    handler_cpu_s: float = 0.0           # staging knob: CPU each handler burns more (a slower build)
 
     @property
     def external(self) -> bool:
@@ -135,7 +136,8 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             from botcap.loadtest.staging.stack import StagingStack
             stack = StagingStack(scenario=scenario, instances=o.instances, mode=o.mode,
                                  workdir=o.out / "stack", seed=o.seed,
-                                 claude_time_scale=o.profile.claude_time_scale)
+                                 claude_time_scale=o.profile.claude_time_scale,
+                                 handler_cpu_s=o.handler_cpu_s)
             info = stack.start()
             # the fake Telegram API delivers to the webhook itself (as Telegram does, max_connections
             # and all), or queues for getUpdates: either way the generator injects into the fake

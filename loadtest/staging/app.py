@@ -50,6 +50,19 @@ log = logging.getLogger("botcap.staging")
 SHUTDOWN_TIMEOUT_S = 6.0      # under the launcher's 7 s and the stack's 10 s grace
 
 
+class BurnCpu(BaseMiddleware):
+    """``BotConfig.handler_cpu_s`` of CPU burned on the event loop inside every update's handler slot."""
+
+    def __init__(self, cpu_s: float):
+        self.cpu_s = cpu_s
+
+    async def __call__(self, handler, event, data):
+        end = time.process_time() + self.cpu_s
+        while time.process_time() < end:
+            pass
+        return await handler(event, data)
+
+
 class StageMiddleware(BaseMiddleware):
     """Opens one stage record per update, around everything aiogram does with it (FSM, filters, handler).
 
@@ -149,6 +162,8 @@ async def run(config: BotConfig, instance: str, role: str, private_port: int = 0
         cap = scenario.platform.handlers_per_instance
         slots = asyncio.Semaphore(cap) if config.mode == "webhook" else None
         dp.update.outer_middleware(StageMiddleware(stages, slots))
+        if config.handler_cpu_s > 0:  # the knob of a slower build (capacity gate tests)
+            dp.update.middleware(BurnCpu(config.handler_cpu_s))
         dp.include_router(router)
         if config.mode == "webhook":
             SimpleRequestHandler(

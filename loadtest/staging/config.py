@@ -44,6 +44,7 @@ class BotConfig:
     claude_api_key: str = "sk-ant-fake-staging"
     allow_non_loopback: list[str] = field(default_factory=list)   # hosts explicitly allowed ("*": any)
     polling_fanout: bool = False        # polling with several instances: one poller, a Redis queue
+    handler_cpu_s: float = 0.0          # knob: CPU seconds each update's handler burns more (a slower build)
 
     def load_scenario(self) -> Scenario:
         return load_scenario(data=self.scenario)

@@ -100,7 +100,7 @@ class StagingStack:
                  claude_time_scale: float = 1.0, allow_non_loopback: bool | list[str] = False,
                  seed: int | None = None, keep_data: bool = False,
                  telegram_api_url: str | None = None, claude_api_url: str | None = None,
-                 bot_token: str | None = None):
+                 bot_token: str | None = None, handler_cpu_s: float = 0.0):
         """``telegram_api_url`` / ``claude_api_url``: use an API already running there instead of starting
         that fake (refused off loopback unless ``allow_non_loopback`` is True or names the host)."""
         if instances < 1:
@@ -117,6 +117,7 @@ class StagingStack:
         self.external = {"telegram": telegram_api_url, "claude": claude_api_url}
         self.bot_token = bot_token
         self.seed, self.keep_data = seed, keep_data
+        self.handler_cpu_s = handler_cpu_s   # BotConfig.handler_cpu_s: a slower build, for the capacity gate
         self.stack_id = secrets.token_hex(4)
         self.db_schema = f"botcap_staging_{self.stack_id}"
         self.redis_prefix = f"botcap-staging:{self.stack_id}"
@@ -186,7 +187,7 @@ class StagingStack:
             stages_dir=str(stages_dir), mode=self.mode, db_schema=self.db_schema,
             redis_prefix=self.redis_prefix,
             webhook_port=port, webhook_secret=secret, polling_fanout=self.instances > 1,
-            allow_non_loopback=self.allowed_hosts)
+            allow_non_loopback=self.allowed_hosts, handler_cpu_s=self.handler_cpu_s)
         config.check_endpoints()
         config_file = self.workdir / "stack-config.json"
         config.dump(config_file)

@@ -155,6 +155,7 @@ def test_bad_space_files_exit_2_naming_the_key(tmp_path, capsys, doc, message):
 @pytest.mark.parametrize("args, message", [
     (["--growth", "1000,abc"], "--growth"), (["--growth", "0"], "--growth"), (["--dau", "0"], "--dau"),
     (["--dau", "10", "--growth", "10,20"], "--growth / --dau"), (["--dask", "x"], "--dask"),
+    (["--budget", "0"], "--budget: must be in 1..100000"),
 ])
 def test_bad_options_exit_2(space_file, capsys, args, message):
     code = main(["sim", "optimize", MMC, "--space", str(space_file), *args])

@@ -135,7 +135,7 @@ def test_cli_refuses_a_folder_that_is_not_a_sweep_and_leaves_it_alone(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
 
 
-def test_cli_sweep_runs_on_a_local_cluster_and_resumes(tmp_path):
+def test_cli_sweep_runs_on_a_local_cluster(tmp_path):
     args = ["sim", "sweep", MMC, "--hours", "0.5", "--grid", "platform.handlers_per_instance=4,6",
             "--replications", "2", "--out", str(tmp_path / "sw"), "--json"]
     first = botcap(*args, "--workers", "2")
@@ -143,5 +143,4 @@ def test_cli_sweep_runs_on_a_local_cluster_and_resumes(tmp_path):
     doc = json.loads(first.stdout)
     assert (doc["tasks"], doc["computed"], doc["reused"]) == (4, 4, 0)
     assert doc["slo_met_share_by_point"] == {"0": 1.0, "1": 1.0}
-    second = json.loads(botcap(*args, "--workers", "1").stdout)  # 1 worker: there is nothing to run
-    assert (second["computed"], second["reused"]) == (0, 4)
+    assert json.loads((tmp_path / "sw" / "sweep.json").read_text())["status"] == "done"
