@@ -351,7 +351,7 @@ def print_summary(s: dict, out: Path | None = None) -> None:
     console.print(f"db: peak server connections {db['peak_server_connections']}, "
                   f"acquire timeouts {db['acquire_timeouts']}")
     for mech in s.get("mechanisms", []):
-        console.print(f"  pushed back: {mech['text']}", markup=False, highlight=False)
+        console.print(f"  mechanism: {mech['text']}", markup=False, highlight=False)
     for key, (lo, hi) in s.get("ci95", {}).items():
         if not key.startswith("latency_by_kind_s"):
             console.print(f"95% CI {key}: [{_f(lo)}, {_f(hi)}]")
