@@ -110,7 +110,7 @@ def build_report(
 
 def write_report(report: dict, plots: dict[str, list[str]], out: Path) -> Path:
     """index.html and report.json into ``out``, atomically (an earlier report there is replaced)."""
-    with atomic_dir(Path(out)) as tmp:
+    with atomic_dir(Path(out), command="botcap report") as tmp:
         (tmp / "report.json").write_text(dumps(report) + "\n", encoding="utf-8")
         (tmp / "index.html").write_text(render_html(report, plots), encoding="utf-8")
     return Path(out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -39,19 +38,10 @@ def register(app: typer.Typer) -> None:
 
 
 def check_out(out: Path) -> None:
-    """Refuse a folder that is not an earlier report (nothing of the user's is replaced)."""
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
-        raise BadInput(
-            f"--out {out}: folder is not empty and holds no earlier report.json; choose a new or empty folder"
-        )
-    parent = out.absolute().parent
-    for p in (parent, *parent.parents):
-        if p.exists():
-            if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
-                raise BadInput(f"--out {out}: cannot create a folder under {p} (not a writable directory)")
-            break
+    """Refuse an --out botcap may not write (the one output policy, ``botcap.outdir.check_out_dir``)."""
+    from botcap.outdir import check_out_dir
+
+    check_out_dir(out)
 
 
 def check_cache(cache: Path) -> None:

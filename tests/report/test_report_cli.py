@@ -54,7 +54,7 @@ def test_out_folder_of_someone_else_is_left_alone(capsys, tmp_path):
     d = tmp_path / "photos"
     d.mkdir()
     (d / "cat.jpg").write_bytes(b"\xff\xd8")
-    _bad(capsys, ["--out", str(d)], "no earlier report.json")
+    _bad(capsys, ["--out", str(d)], "--out")
     assert [p.name for p in d.iterdir()] == ["cat.jpg"]
 
 
