@@ -38,6 +38,7 @@ BLOCKED_SHARE = 0.1     # events inside Claude calls / expected: below this the 
 KNEE_SHARE = 0.9        # past the knee: under this share of a level's requests answered inside it
 MIN_EXPECTED = 20       # expected sends inside calls needed before a blocked loop can be told
 SHRINK_S = 0.002        # a call's own take and reply sit at its edges
+LITTLE_MIN = 0.75       # a work limit is read only when the knee shows at least this many updates' work
 SERVICE_TARGET = 60     # per kind: service samples from the quietest levels upward (a black box cannot
                         # tell a semaphore's wait from work, so as few loaded levels as possible)
 UNLIMITED = {"handlers_per_instance": 10_000, "claude.concurrency_per_instance": 10_000,
@@ -168,8 +169,12 @@ def infer_structure(b, fit_levels=None) -> dict:
     claude_explains = out["claude_in_flight"]["limit"] is not None
     if saturated and top["past_knee"] and not serial and not claude_explains and math.isfinite(s_nc):
         c = work["little_outside_claude"]
-        work["limit"] = max(1, int(round(c)))
-        work["seen"] = True
+        if c >= LITTLE_MIN:
+            work["limit"] = max(1, int(round(c)))
+            work["seen"] = True
+        else:   # under one update's work at once: the knee is not the bot's (the machine, the fakes...)
+            work["why"] = (f"the knee at {x:.3g}/s is not explained by the bot's visible structure "
+                           f"(Little's law: {c:.2f} updates' work outside Claude at once)")
     out["work_outside_claude"] = work
     out["retries"] = _retries(calls)
     out["kinds"] = {str(k): _kind_summary(g) for k, g in good.groupby("kind")}
