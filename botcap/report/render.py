@@ -47,5 +47,7 @@ def render_html(report: dict, plots: dict[str, list[str]]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(recommendation_html=recommendation_html, cell=_cell, format_value=format_value)
+    env.globals.update(
+        mark=_value_html, recommendation_html=recommendation_html, cell=_cell, format_value=format_value
+    )
     return env.get_template("report.html.j2").render(report=report, plots=plots)
