@@ -55,7 +55,9 @@ def _save(fig, path: Path, provenance=None) -> None:
 
 
 def latency_cdf(requests: pd.DataFrame, path: Path, *, provenance=None) -> None:
-    """Empirical CDF of arrival → reply latency for each kind of user message (log time axis).
+    """Empirical CDF of arrival → reply latency for each kind of user message (log time axis), as a
+    share of EVERY request of the kind that arrived: failed and unfinished ones never count, so a curve
+    tops out at the kind's completed share and the gap to 1 is what a successes-only CDF would hide.
 
     ``provenance`` (here and below): the scenario or its ``calibration_facts``, for the footnote.
     """
@@ -66,7 +68,10 @@ def latency_cdf(requests: pd.DataFrame, path: Path, *, provenance=None) -> None:
         lat = np.sort(metrics.latency_s(rows))
         lat = lat[lat > 0]
         if lat.size:
-            ax.step(lat, np.arange(1, lat.size + 1) / lat.size, where="post", label=f"{kind} (n={lat.size})")
+            unanswered = 1 - lat.size / len(rows)
+            label = f"{kind} (n={len(rows)}" + (f", {unanswered:.1%} failed or unfinished)" if unanswered
+                                                else ")")
+            ax.step(lat, np.arange(1, lat.size + 1) / len(rows), where="post", label=label)
             drawn = True
     if drawn:
         ax.set_xscale("log")
@@ -75,8 +80,8 @@ def latency_cdf(requests: pd.DataFrame, path: Path, *, provenance=None) -> None:
     else:
         _empty(ax, "no completed user requests")
     ax.set_xlabel("latency, arrival → reply sent (s)")
-    ax.set_ylabel("share of requests")
-    ax.set_title("Latency CDF per kind")
+    ax.set_ylabel("share of all arrived requests")
+    ax.set_title("Latency CDF per kind (failed and unfinished requests never reach the curve)")
     _save(fig, path, provenance)
 
 
