@@ -140,7 +140,8 @@ def _claude_model(fits: BlackboxFits, key: str, calls: pd.DataFrame, n_min: int)
     f = fit_positive(stage, ttft, min_samples=n_min)
     fits.fits[stage] = f
     fits.regressions[f"claude.{key}.output_tokens_per_s"] = {"dist": "ratio", "params": {"tokens_per_s": tps},
-                                                            "gof": {"statistic": "method", "value": how},
+                                                            "gof": {"statistic": "calls", "value": len(calls),
+                                                                    "method": how},
                                                             "n": int(len(calls))}
     _set(fits.patch, f"platform.claude.models.{key}.ttft_s", f.scenario_value())
     _set(fits.patch, f"platform.claude.models.{key}.output_tokens_per_s", float(min(tps, 100_000.0)))

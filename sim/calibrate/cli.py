@@ -153,6 +153,11 @@ def print_report(r: dict) -> None:
                       f"{_f(km['p50_s'])} / {_f(kp['p50_s'])}",
                       f"{_f(km['p95_s'])} [{_f(ci[0])}–{_f(ci[1])}] / {_f(kp['p95_s'])}",
                       _pct(ke["throughput"]), _pct(ke["p50"]), _pct(ke["p95"]))
+            if "first_p95_s" in kp:   # a streaming bot: its time to first answer too
+                t.add_row("", "", f"{kind} first text", "",
+                          f"{_f(km.get('first_p50_s'))} / {_f(kp['first_p50_s'])}",
+                          f"{_f(km.get('first_p95_s'))} / {_f(kp['first_p95_s'])}", "",
+                          _pct(ke.get("first_p50")), _pct(ke.get("first_p95")))
     console.print(t)
     for lv in sorted(r["levels"], key=lambda x: x["rate_per_s"]):
         if lv["held_out"] and lv.get("stages"):

@@ -26,7 +26,9 @@ def _fmt(v) -> str:
 def scenario_text(doc: dict) -> str:
     """The YAML text: a comment header (runs, levels, errors, notes), then the scenario."""
     cal = doc["calibration"]
-    lines = ["# Calibrated by `botcap calibrate` from these RunBundles (stage timings of the staging bot):"]
+    source = ("the fakes' timelines of a black-box bot" if any("assumed " in n for n in cal.get("notes", []))
+              else "stage timings of the staging bot")
+    lines = [f"# Calibrated by `botcap calibrate` from these RunBundles ({source}):"]
     lines += [f"#   {run}" for run in cal["runs"]]
     lines.append(f"# created {cal['created_utc']}; fitted on load levels "
                  f"{', '.join(f'{r:g}/s' for r in cal['fitted_rates_per_s']) or '-'}; held out "
