@@ -270,8 +270,12 @@ def _print_optimize(results: list[dict], growth: bool, out: Path | None) -> None
                           f"{c['monthly_cost_usd'] / r['dau']:.3f}",
                           *(str(v) for v in c["config"].values()))
         console.print(table)
+        for kind, d in r["pareto"].items():
+            front = ", ".join(f"${p['monthly_cost_usd']:,.0f} -> {_f(p['p95_s'])} s" for p in d["front"])
+            limit = _f(r["slo_p95_s"].get(kind))
+            console.print(f"Pareto front, {kind} p95 (limit {limit} s): {front or '-'}")
     if out is not None:
-        console.print(f"results written to {out}/")
+        console.print(f"results written to {out}/ (optimize.json, pareto_<dau>.png)")
 
 
 def _f(value, digits: int = 3) -> str:
