@@ -9,6 +9,7 @@ Cases, each in a fresh child process so that its wall time and peak memory (ru_m
   mmc        the engine on sim/scenarios/mmc.yaml, the same number of customers
   default    one simulated day of the embedded default scenario (10K DAU), one replication
   dau100k    the same day at 100K DAU
+  win10k/win100k (--windows) the same busy hour at 10K and 100K DAU (issue 12: flat per-request cost)
 Targets (issue 2): default day <= 10 s and <= 3x the baseline's cost per request; 100K DAU day
 <= 100 s and <= 2 GB peak. Wall time counts whatever else the machine runs, so CPU time of the case's
 process is printed too, and the per-request cost (simulate() only, in CPU µs) is compared with the
@@ -75,6 +76,10 @@ def _case(name: str) -> dict:
     if name == "mmc":
         sc = load_scenario(ROOT / "sim" / "scenarios" / "mmc.yaml")
         hours = MMC_HOURS
+    elif name.startswith("win"):  # the same busy hour (18:00-19:00 after 10 min warm-up) at 10K / 100K DAU
+        dau = 10_000 if name == "win10k" else 100_000
+        sc = load_scenario(None, [f"workload.dau={dau}", "horizon.start=17:50"])
+        hours = 70 / 60
     else:
         sc = load_scenario(None, ["workload.dau=100000"] if name == "dau100k" else [])
         hours = None
@@ -109,8 +114,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the 100K-DAU day")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--windows", action="store_true",
+                    help="also the same busy hour at 10K and 100K DAU: does the cost per request grow with "
+                         "load inside the simulation, or only over a whole day (memory, GC, summary)?")
     args = ap.parse_args()
     cases = ["baseline", "mmc", "default"] + ([] if args.quick else ["dau100k"])
+    cases += ["win10k", "win100k"] if args.windows else []
     res = {}
     for name in cases:
         print(f"running {name}…", file=sys.stderr, flush=True)
@@ -129,6 +138,9 @@ def main() -> int:
         verdict["dau100k_wall_le_100s"] = res["dau100k"]["wall_s"] <= 100
         verdict["dau100k_cpu_le_100s"] = res["dau100k"]["cpu_s"] <= 100
         verdict["dau100k_peak_le_2gb"] = res["dau100k"]["peak_rss_mb"] <= 2048
+    if "win100k" in res:  # issue 12: the per-request cost flat across scale (same window, 10x the load)
+        verdict["window_100k_vs_10k_per_request_le_1.2x"] = \
+            res["win100k"]["us_per_request"] <= 1.2 * res["win10k"]["us_per_request"]
     if args.json:
         print(json.dumps({"cases": res, "targets_met": verdict}, indent=2))
         return 0

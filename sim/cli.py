@@ -26,7 +26,8 @@ ReplicationsOption = Annotated[int | None, typer.Option(
     "--replications", help="Independent replications (default: horizon.replications).")]
 HoursOption = Annotated[float | None, typer.Option(
     "--hours", help="Simulated hours per replication (default: horizon.hours).")]
-WorkersOption = Annotated[int, typer.Option("--workers", help="Processes running replications in parallel.")]
+WorkersOption = Annotated[int, typer.Option(
+    "--workers", help="Worker processes of a local Dask cluster running replications in parallel.")]
 OutOption = Annotated[Path | None, typer.Option(
     "--out", help="Folder for requests.parquet, timeseries.parquet, summary.json and PNG plots.")]
 
