@@ -210,6 +210,7 @@ def optimize(base: Scenario, space: Space, *, dau: int | None = None, seed: int 
             update={"start": space.window.start, "hours": space.window.hours})})
     seed = base.seed if seed is None else seed
     per_cu = _neon_per_cu(base)
+    check_values(base, space, per_cu)
     cands = expand(space)
     say(f"pre-screening {len(cands):,} configurations")
     d = demands(base, start=space.window.start, hours=space.window.hours)
@@ -279,6 +280,23 @@ def optimize(base: Scenario, space: Space, *, dau: int | None = None, seed: int 
         "prune_reasons": _reason_counts(cands),
         "evaluated": [c.to_dict() for c in simulated],
     }
+
+
+def check_values(base: Scenario, space: Space, per_cu: float) -> None:
+    """Every value of every dimension applied alone to the base scenario must validate: a typo in a
+    path or a value out of range is reported (naming the dimension) before anything is priced or run."""
+    problems = []
+    for name, dim in space.dimensions.items():
+        if name == HAIKU:
+            continue
+        options = dim.choices.items() if isinstance(dim, Choice) else [(v, {name: v}) for v in dim]
+        for label, sets in options:
+            try:
+                validate(_apply(base.model_dump(mode="json"), _max_connections(base, sets, per_cu)))
+            except BadInput as exc:
+                problems += [f"--space dimensions.{name} = {label}: {line}" for line in exc.lines]
+    if problems:
+        raise BadInput(problems[:20])
 
 
 def _inline_submit(fn, *args):
