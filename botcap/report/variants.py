@@ -10,7 +10,8 @@ of the simulator: met when every replication's verdict is met, violations merged
 value kept). Identical variants asked for by several sections are also memoised in this process.
 
 Sections that need the per-request rows (a ``probe``, e.g. the minute-by-minute recovery after an
-outage) get a pooled ``summarize`` of their replications instead, run as one task on the same executor.
+outage) get a pooled ``summarize`` of their replications instead, run as one task on the same executor
+and kept in ``cache_dir/probes/`` (named by scenario hash, window and probe) for the next build.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from botcap.cliutil import dumps
 from botcap.scenario import Scenario, apply_set
 from botcap.scenario.loader import validate
 
@@ -191,6 +193,15 @@ def _sweep(
 _MEMO: dict[tuple, dict] = {}
 
 
+def _probe_file(folder: Path | None, key: tuple) -> Path | None:
+    """Where a probed variant's summary is kept in the cache: its scenario hash, window and probe."""
+    if folder is None:
+        return None
+    h, window, tag = key
+    name = hashlib.sha256(json.dumps([h, window.to_dict(), tag], sort_keys=True).encode()).hexdigest()[:32]
+    return folder / f"{name}.json"
+
+
 def summaries(
     base: Scenario,
     variants: Sequence[Sequence[str]],
@@ -248,12 +259,28 @@ def summaries(
                         done.append(failed_summary(exc))
             _MEMO.update(zip(keys_g, done, strict=True))
     elif todo:
+        folder = Path(cache_dir) / "probes" if cache_dir is not None else None
+        files = {k: _probe_file(folder, k) for k in todo}
+        for k, path in files.items():
+            if path is not None and path.is_file():
+                try:
+                    _MEMO[k] = json.loads(path.read_text(encoding="utf-8"))
+                    if progress:
+                        progress(1)
+                except (OSError, ValueError):
+                    pass  # a damaged entry is recomputed
         futures = {
             k: (executor.submit(_run_one, s, window, probe) if executor is not None else None)
             for k, (s, _) in todo.items()
+            if k not in _MEMO
         }
         for k, f in futures.items():
             _MEMO[k] = f.result() if f is not None else _run_one(todo[k][0], window, probe)
+            if files[k] is not None and "error" not in _MEMO[k]:
+                files[k].parent.mkdir(parents=True, exist_ok=True)
+                tmp = files[k].with_suffix(".tmp")
+                tmp.write_text(dumps(_MEMO[k]), encoding="utf-8")
+                tmp.replace(files[k])
             if progress:
                 progress(1)
     return [_MEMO[k] for k in keys]
