@@ -1,7 +1,8 @@
 """A 429/529 storm measured on the bot's Claude client is predicted by the model (issue 14).
 
 Measured: the staging bot's ``ClaudeClient`` (the real ``anthropic`` SDK, the policy objects) against
-the fake Claude API on loopback, at a low RPM whose bucket is drained first, with 20 % of attempts
+the fake Claude API on loopback (its own process, so that the two share a busy machine's cores as a
+bot and an API would), at a low RPM whose bucket is drained first, with 20 % of attempts
 answered 529 overloaded, under open Poisson arrivals of two kinds (a short Haiku call, a longer Sonnet
 call) for ``LOAD_S`` seconds. Predicted: the sim's ``ClaudeApi`` + ``ClaudeClient`` fed the measured
 start times and kinds (the measured trace replayed, as calibration does), ``REPLICATIONS`` times with
@@ -21,6 +22,10 @@ the semaphore does not bind (a saturated semaphore has no steady state to compar
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import subprocess
+import sys
 import time
 
 import aiohttp
@@ -29,7 +34,6 @@ import pytest
 import simpy
 from botcap.loadtest.fakes.claude import ClaudeFakeConfig, ModelSpec, RateLimitSpec
 from botcap.loadtest.fakes.claude.config import FaultSpec
-from botcap.loadtest.fakes.claude.server import running
 from botcap.loadtest.staging.claude_client import ClaudeClient as BotClient
 from botcap.loadtest.staging.claude_client import ClaudeUnavailable
 from botcap.sim.build import new_counters
@@ -61,6 +65,24 @@ SETS = [f"platform.claude.rate_limits.rpm={RPM}", "platform.claude.rate_limits.i
         "platform.claude.models.haiku.output_tokens_per_s=200",
         "platform.claude.models.sonnet.ttft_s={dist: lognormal, mean: 1.0, cv: 0.6}",
         "platform.claude.models.sonnet.output_tokens_per_s=100"]
+
+
+# the fake in a child process, from the test's config (printed: {"url": ...}); SIGTERM stops it
+_FAKE_CHILD = """
+import asyncio, json, signal, sys
+from botcap.loadtest.fakes.claude.config import ClaudeFakeConfig
+from botcap.loadtest.fakes.claude.server import start
+
+async def main():
+    runner, url = await start(ClaudeFakeConfig.model_validate_json(sys.argv[1]))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print(json.dumps({"url": url}), flush=True)
+    await stop.wait()
+    await runner.cleanup()
+
+asyncio.run(main())
+"""
 
 
 def _arrivals() -> list[tuple[float, str]]:
@@ -184,13 +206,27 @@ def _figures(rows, kind: str) -> dict[str, float]:
 def storm():
     scenario = load_scenario(sets=SETS)
     arrivals = _arrivals()
-    with running(_fake_config(scenario.platform.claude)) as fake:
-        measured = asyncio.run(_measure(fake.url, scenario, arrivals))
-        statuses = [row["status"] for row in fake.fake.calls.rows]
+    config = _fake_config(scenario.platform.claude).model_dump_json()
+    child = subprocess.Popen([sys.executable, "-c", _FAKE_CHILD, config], stdout=subprocess.PIPE, text=True)
+    try:
+        url = json.loads(child.stdout.readline())["url"]
+        measured = asyncio.run(_measure(url, scenario, arrivals))
+        by_status = asyncio.run(_stats(url))["by_status"]
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
     overhead = _overhead_s(measured, scenario.platform.claude)
     predicted = _predict(scenario, measured, overhead)
-    return measured, predicted, {"overhead_s": overhead, "http_429": statuses.count(429),
-                                 "http_529": statuses.count(529), "http_200": statuses.count(200)}
+    return measured, predicted, {"overhead_s": overhead, **{f"http_{k}": v for k, v in by_status.items()}}
+
+
+async def _stats(url: str) -> dict:
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/_fake/stats") as r:
+        return await r.json()
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -200,7 +236,9 @@ def test_the_model_predicts_the_bots_claude_client_under_a_429_529_storm(storm, 
     print(f"\n{kind}: measured {m}\n{kind}: predicted {p}\nfake: {fake}")
     assert m["n"] > 400 and len(measured) == len(_arrivals())  # every arrival got an outcome
     assert fake["http_429"] > 500 and fake["http_529"] > 200  # the fake's own books: both storms
-    assert fake["overhead_s"] < 0.25  # the one figure taken from the measurement stays an overhead
+    # the one figure taken from the measurement must stay an overhead: beyond that the machine is too
+    # busy for the client to keep time (measured 0.02-0.06 s at load 5-9 on 2 cores; 0.8 s once at 9)
+    assert fake["overhead_s"] < 0.25, f"machine too busy: {fake['overhead_s']:.2f} s per attempt"
     assert 0.05 < m["error_rate"] < 0.9 and m["retries_per_request"] > 0.5  # a storm, not a calm
     for key in ("error_rate", "retries_per_request", "p50_s", "p95_s"):
         assert m[key] == pytest.approx(p[key], rel=TOL), (key, m, p)
