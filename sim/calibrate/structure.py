@@ -39,6 +39,7 @@ KNEE_SHARE = 0.9        # past the knee: under this share of a level's requests 
 MIN_EXPECTED = 20       # expected sends inside calls needed before a blocked loop can be told
 SHRINK_S = 0.002        # a call's own take and reply sit at its edges
 LITTLE_MIN = 0.75       # a work limit is read only when the knee shows at least this many updates' work
+LOOP_MIN = 0.5          # ... and a limit of 1 only when the bot's own CPU was at least this busy there
 SERVICE_TARGET = 60     # per kind: service samples from the quietest levels upward (a black box cannot
                         # tell a semaphore's wait from work, so as few loaded levels as possible)
 UNLIMITED = {"handlers_per_instance": 10_000, "claude.concurrency_per_instance": 10_000,
@@ -169,7 +170,16 @@ def infer_structure(b, fit_levels=None) -> dict:
     claude_explains = out["claude_in_flight"]["limit"] is not None
     if saturated and top["past_knee"] and not serial and not claude_explains and math.isfinite(s_nc):
         c = work["little_outside_claude"]
-        if c >= LITTLE_MIN:
+        cpu = b.run.get("bot_cpu_s")
+        loop = (float(cpu) / max(len(tl), 1) * x) if isinstance(cpu, int | float) and cpu > 0 else None
+        work["bot_loop_share"] = loop    # the bot process's CPU at the knee, in cores (bot_cpu_s)
+        if c < LITTLE_MIN + 0.75 and loop is not None and loop < LOOP_MIN:
+            # one update's work at a time would be the event loop, but the bot's own CPU was mostly idle:
+            # the knee is the machine's (the fakes, the generator, other work sharing the cores)
+            work["why"] = (f"the knee at {x:.3g}/s is not the bot's: Little's law gives {c:.2f} updates' "
+                           f"work at once, but the bot's CPU was {100 * loop:.0f}% of a core "
+                           "there (bot_cpu_s)")
+        elif c >= LITTLE_MIN:
             work["limit"] = max(1, int(round(c)))
             work["seen"] = True
         else:   # under one update's work at once: the knee is not the bot's (the machine, the fakes...)
