@@ -85,7 +85,7 @@ def a4(ctx) -> tuple[dict, list[str]]:
                 "fault": fault,
                 "breaker": br,
                 "failed": s.get("requests", {}).get("failed"),
-                "attempts": (c.get("calls") or 0) + (c.get("retries") or 0),
+                "attempts": None if "error" in s else (c.get("calls") or 0) + (c.get("retries") or 0),
                 "retries": c.get("retries"),
                 "http_529": c.get("http_529"),
                 "breaker_open_s": num(c.get("breaker_open_s")),
@@ -131,7 +131,7 @@ def a4(ctx) -> tuple[dict, list[str]]:
         "20% without raising the error rate by more than 2 percentage points. "
         "Rejected attempts (5xx, 529) are not billed by the API, so wasted spend is counted as attempts "
         "and retries, not dollars. Recovery: the first minute after the outage from which every minute "
-        "has <= 1% failures and p95 <= 1.5x the pre-fault p95.",
+        "has <= 1% failures and p95 <= 1.5x the pre-fault p95 (– = not recovered before the window ends).",
         variants=[{"fault": f, "breaker": b, "set": s} for f, b, s in cases],
         columns=[
             ("fault", "fault", "text"),
