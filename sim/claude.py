@@ -3,7 +3,8 @@
 API (one per organisation): token buckets for RPM, input TPM (uncached input + cache writes; cache reads
 are not counted, as Anthropic documents) and output TPM, where ``max_tokens`` is reserved when the
 request is admitted and the unused part given back when it ends. A request that does not fit all three
-gets 429 with retry-after (whole seconds until it would fit). 529 overloaded_error at
+gets 429 with retry-after (whole seconds until it would fit; one larger than a bucket, until that bucket
+is full: it is retried like any 429 and never admitted). 529 overloaded_error at
 ``faults.overloaded_rate`` per attempt and always inside ``faults.outages`` (wall-clock windows,
 repeated daily). A 429 or 529 costs one round trip. Latency of an admitted request = RTT + time to
 first token + output tokens / tokens per second; past ``timeout_s`` the client gives up (retryable).
