@@ -175,7 +175,8 @@ def match_check(requests: pd.DataFrame, tlog: pd.DataFrame | None, reply_match: 
     if tlog is not None and len(tlog):
         mine = tlog[tlog["chat_id"].isin(chats)]
         takes = int((mine["event"] == "take").sum())
-        sends = int(mine["event"].isin(["send", "edit"]).sum())
+        ok = mine["http_status"].fillna(0).astype(int).between(200, 299)
+        sends = int((mine["event"].isin(["send", "edit"]) & ok).sum())   # a refused send put no text
     if direct_webhook:
         takes = int(len(requests))
     matched = int(requests["ok"].sum()) if len(requests) else 0

@@ -40,6 +40,7 @@ KIND_TEXTS = REFERENCE_TEXTS  # the text each reference kind sends (older name)
 REPLY_MATCHES = ("next_message", "reply_to", "stream")
 DEFAULT_TOKEN = "123456:botcap-loadtest-0000000000000000000"   # Telegram's token shape, as the fake checks
 WAIT_CHUNK_S = 20.0  # one long poll; repeated until the reply timeout
+MESSAGE_ID_STEP = 1000  # user message ids 1000, 2000, …: room for the bot's replies between them
 
 Http = Callable[[str, str, bytes | None, dict[str, str]], tuple[int, bytes]]
 
@@ -128,7 +129,10 @@ class TelegramChat:
         self.endpoint, self.http = endpoint, http
         self.chat_id = chat_id if chat_id is not None else new_id()
         self.first_name = f"Load {self.chat_id % 100000}"
-        self._message_ids = itertools.count(1)
+        # a private chat's message ids are one sequence shared by the user and the bot: the user's
+        # messages take every MESSAGE_ID_STEP-th id so that the bot's replies (the ids between) never
+        # land on a later user message's id (which would overwrite the bot's message at the fake)
+        self._message_ids = itertools.count(MESSAGE_ID_STEP, MESSAGE_ID_STEP)
         self.messages = messages or {}   # kind -> the scenario's KindMessage (None: reference text)
 
     def _user(self) -> dict:
@@ -155,7 +159,7 @@ class TelegramChat:
         message_id = next(self._message_ids)
         marker = new_marker()
         msg = Message("text", text) if text is not None else \
-            message_for(kind, self.messages.get(kind), message_id, marker)
+            message_for(kind, self.messages.get(kind), message_id // MESSAGE_ID_STEP, marker)
         update = self.button_press(msg.text, message_id) if msg.type == "callback" \
             else self.update(msg.text, message_id)
         body = json.dumps(update).encode()

@@ -104,9 +104,11 @@ def _requests() -> pd.DataFrame:
 def _tlog() -> pd.DataFrame:
     rows = [(0.5, "take", 1, 1), (4.0, "take", 2, 1), (4.5, "take", 1, 1),  # a redelivery: the first counts
             (4.9, "send", 1, 2), (5.9, "send", 2, 2), (11.0, "take", 3, 1)]
-    return pd.DataFrame([{"at": at, "event": ev, "method": "m", "via": "getUpdates" if ev == "take" else None,
-                          "update_id": None, "chat_id": c, "message_id": m, "text_len": None,
-                          "http_status": 200, "done_at": at} for at, ev, c, m in rows])
+    df = pd.DataFrame([{"at": at, "event": ev, "method": "m", "via": "getUpdates" if ev == "take" else None,
+                        "update_id": None, "chat_id": c, "message_id": m, "text_len": None,
+                        "http_status": 200, "done_at": at} for at, ev, c, m in rows])
+    refused = {**df.iloc[3].to_dict(), "at": 4.85, "message_id": None, "http_status": 429}  # put no text
+    return pd.concat([df, pd.DataFrame([refused])], ignore_index=True).sort_values("at", ignore_index=True)
 
 
 def test_join_links_by_marker_then_by_the_one_request_open_at_the_call():
@@ -132,7 +134,8 @@ def test_join_links_by_marker_then_by_the_one_request_open_at_the_call():
 def test_chat_time_refuses_a_close_call():
     req = _requests()
     tlog = _tlog()
-    tlog.loc[tlog["chat_id"] == 2, "at"] = tlog.loc[tlog["chat_id"] == 2, "at"] - 0.9  # chat 2 at 5.0
+    # chat 1 is written 0.05 s after the call ends (a refused send), chat 2 0.08 s after: too close to tell
+    tlog.loc[(tlog["chat_id"] == 2) & (tlog["event"] == "send"), "at"] = 4.88
     calls = pd.DataFrame({"arrived_at": [4.2], "ended_at": [4.8], "marker": [None], "status": [200],
                           "request_id": [None], "link": ["none"]})
     assert join(req, tlog, calls, direct_webhook=False) == {"marker": 0, "chat_time": 0, "none": 1}
