@@ -123,7 +123,7 @@ def take_all(now: float, buckets: Sequence[TokenBucket], amounts: Sequence[float
         if bucket.level_at(now) < amount:
             return refusal_wait_s(now, buckets, amounts)
     for bucket, amount in zip(buckets, amounts, strict=True):
-        bucket.level -= amount
+        bucket.take(now, amount)
     return 0.0
 
 
