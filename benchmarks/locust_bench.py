@@ -71,15 +71,16 @@ def serve(port_file: str, delay_s: float) -> None:
             now = time.time()
             if "/updates" in target:
                 msg = json.loads(body)["message"]
-                received[(msg["chat"]["id"], msg["message_id"])] = now
+                received[msg["chat"]["id"]] = (msg["message_id"], now)   # one request in flight per chat
                 self.send(b'{"ok":true,"update_id":1,"last_sent_id":0}')
                 return
             q = dict(p.split("=", 1) for p in target.split("?", 1)[1].split("&"))
-            key = (int(q["chat_id"]), int(q["reply_to_message_id"]))
-            at = received.pop(key, now) + delay_s
-            rec = json.dumps({"ok": True, "result": {"id": 1, "method": "sendMessage", "chat_id": key[0],
+            chat = int(q["chat_id"])   # any --reply-match: reply_to_message_id is asked only by reply_to
+            mid, t0 = received.pop(chat, (int(q.get("reply_to_message_id", 0)), now))
+            at = t0 + delay_s
+            rec = json.dumps({"ok": True, "result": {"id": 1, "method": "sendMessage", "chat_id": chat,
                                                      "text": "ok", "message_id": 1,
-                                                     "reply_to_message_id": key[1], "at_unix_s": at}})
+                                                     "reply_to_message_id": mid, "at_unix_s": at}})
             loop.call_later(max(0.0, at - time.time()), self.send, rec.encode())
 
         def send(self, payload: bytes):
