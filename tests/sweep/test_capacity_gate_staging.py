@@ -3,8 +3,9 @@
 which passes it against the slow one; both pass an error-rate gate at their CI load (their latency
 depends on what else the machine runs; the prediction is about the production platform).
 
-Short open-workload runs (2 arrivals/s for 10 s) of commands only on one instance whose event loop is
-the bottleneck (tests/sweep/gate_scenario.yaml); the stack uses real PostgreSQL and Redis.
+Short open-workload runs (3 arrivals/s for 25 s: the fit needs 30 samples per stage) of commands
+only on one instance whose event loop is the bottleneck (tests/sweep/gate_scenario.yaml); the stack
+uses real PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _run(tmp: Path, name: str, cpu_s: float) -> Path:
     sc = load_scenario(HERE / "gate_scenario.yaml",
                        ["workload.kinds.command.service_s=0.001", "platform.db.pool_size_per_instance=5",
                         "platform.db.pool_min_size_per_instance=1"])
-    run = run_load(RunOptions(profile=resolve("ci", rate=2, duration_s=10), out=tmp / name, scenario=sc,
+    run = run_load(RunOptions(profile=resolve("ci", rate=3, duration_s=25), out=tmp / name, scenario=sc,
                               live=False, handler_cpu_s=cpu_s, seed=3))
     assert run["complete"], run["reason"]
     return tmp / name
