@@ -80,3 +80,11 @@ def test_short_never_expands_a_huge_value():
     text = short(huge)
     assert len(text) <= 60 and time.monotonic() - started < 1
     assert "..." in short("z" * 10**6) and len(short("z" * 10**6)) <= 60
+
+
+def test_a_plain_scalar_over_100_characters_is_text_and_parses_fast():
+    started = time.monotonic()
+    assert load_yaml("x: " + "1" * 1_000_000, "t")["x"] == "1" * 1_000_000
+    assert isinstance(load_yaml("x: " + "1:" * 500_000 + "1", "t")["x"], str)   # YAML 1.1 base 60
+    assert load_yaml("x: " + "1:" * 40 + "1", "t")["x"] > 60 ** 40               # short: still a number
+    assert time.monotonic() - started < 5
