@@ -22,6 +22,7 @@ from botcap.scenario.dists import DIST_NAMES
 from botcap.scenario.model import Scenario
 
 MAX_FILE_BYTES = MAX_INPUT_BYTES
+MAX_SET_DEPTH = 16   # the deepest scenario path (costs.tiers.T.model_shares.K.M) has 6
 
 
 @cache
@@ -65,7 +66,7 @@ def validate(doc: dict) -> Scenario:
     except ValidationError as e:
         raise BadInput(format_errors(e)) from None
     except RecursionError:
-        raise BadInput("scenario: nested too deeply (cyclic YAML aliases?)") from None
+        raise BadInput("scenario: nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +139,8 @@ def apply_set(doc: dict, assignment: str) -> None:
     if not all(keys):
         raise BadInput(f"--set {clip(path)}: the path has an empty part (expected dotted.path=value)")
     shown = clip(path)
+    if len(keys) > MAX_SET_DEPTH:
+        raise BadInput(f"--set {shown}: {len(keys)} levels deep (a scenario has at most {MAX_SET_DEPTH})")
     value = load_yaml(text, f"--set {shown}") if text.strip() else None
 
     node, expect = doc, Scenario

@@ -115,6 +115,8 @@ BAD_SETS = {
     "negative_mix": ("workload.mix.command=-0.5", ("workload.mix",)),
     "price_stars_inf": ("costs.tiers.free.price_stars=.inf", ("costs.tiers.free.price_stars", "finite")),
     "price_stars_1e308": ("costs.tiers.free.price_stars=1e308", ("costs.tiers.free.price_stars", "<=")),
+    "path_50000_levels_deep": ("costs.tiers.free.actions_per_user_day." + ".".join(["a"] * 50_000) + "=1",
+                               ("--set costs.tiers.free", "levels deep")),
     "newline_in_value": ("platform.mode=a\nb", ("platform.mode",)),
 }
 
