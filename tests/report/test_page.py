@@ -109,3 +109,16 @@ def test_print_stylesheet_paginates(page):
     assert "page-break-before: always" in rules or "break-before: page" in rules
     pdf = page.call("Page.printToPDF", printBackground=False)["data"]
     assert len(pdf) > 10_000
+    # on paper (A4 less 14 mm margins: about 690 CSS px) nothing is cut off at the right edge
+    page.call("Emulation.setDeviceMetricsOverride", width=690, height=1000, deviceScaleFactor=1, mobile=False)
+    page.call("Emulation.setEmulatedMedia", media="print")
+    try:
+        assert page.eval("document.documentElement.scrollWidth") <= 690
+        wide = page.eval(
+            "[...document.querySelectorAll('table')].filter(t => t.scrollWidth > 690)"
+            ".map(t => t.dataset.table)"
+        )
+        assert wide == []
+    finally:
+        page.call("Emulation.clearDeviceMetricsOverride")
+        page.call("Emulation.setEmulatedMedia", media="")
