@@ -154,7 +154,7 @@ def sim_sweep(file: ScenarioFile = None, set_: SetOption = None, grid: GridOptio
     points = grid_points(parse_grid(grid)) if grid else lhs_points(lhs, parse_ranges(range_ or []), base_seed)
     scenarios = resolve_points(scenario, points)
     n_reps = scenario.horizon.replications if replications is None else replications
-    prepare_out(out)
+    prepare_out(out, create=False)
     with _progress() as bar:
         task = bar.add_task("starting the cluster", total=len(points) * n_reps)
         with dask_executor(workers=workers, address=dask) as executor:

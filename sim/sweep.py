@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 from botcap.sim.metrics import t_interval
+from botcap.sim.outdir import check_out_dir
 from botcap.sim.runner import replication_seeds, run
 from botcap.sim.summary import summarize
 
@@ -72,8 +73,9 @@ def evaluate(scenario: Scenario, seed: int, hours: float | None) -> dict:
     return {"metrics": flatten(summary), "slo": summary["slo"]}
 
 
-def prepare_out(out: Path) -> None:
-    """DIR must be new, empty, or a sweep folder (it has sweep.json): nothing else is written over."""
+def prepare_out(out: Path, *, create: bool = True) -> None:
+    """DIR must be new, empty, or a sweep folder (it has sweep.json): nothing else is written over.
+    ``create=False`` only checks (the CLI, before a cluster is started or reached)."""
     out = check_out_path(out)   # the input layer's path rules: not ., not /proc, /sys, /dev, writable
     if out.exists():
         if not out.is_dir():
@@ -81,6 +83,9 @@ def prepare_out(out: Path) -> None:
         if any(out.iterdir()) and not (out / MARKER).is_file():
             raise BadInput(f"--out: {str(out)!r} is not empty and not a sweep folder (no {MARKER}); "
                            f"give a new or empty folder")
+    if not create:
+        check_out_dir(out)  # the parent must be a writable directory
+        return
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
