@@ -29,7 +29,7 @@ from botcap.loadtest.fakes.claude.stats import Stats
 
 JSON = "application/json"
 STATE = web.AppKey("claude_fake", object)
-CALL = "botcap_call"  # the running call's record on the aiohttp request
+CALL: web.RequestKey = web.RequestKey("botcap_call", object)  # the running call's record
 
 
 class FakeClaude:
