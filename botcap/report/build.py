@@ -15,6 +15,7 @@ from pathlib import Path
 
 import botcap
 from botcap.cliutil import _jsonable, dumps
+from botcap.errors import BadInput
 from botcap.outdir import atomic_dir
 from botcap.provenance import calibration_facts, calibration_line
 from botcap.report import sections_arch as arch
@@ -25,6 +26,7 @@ from botcap.report import sections_plan as plan
 from botcap.report.context import Ctx
 from botcap.report.provenance import provenance
 from botcap.report.render import render_html
+from botcap.report.section import make_section
 from botcap.report.variants import Window, scenario_hash
 from botcap.scenario import Scenario
 
@@ -37,6 +39,23 @@ QUICK_DRAWS = 2000
 def default_window(quick: bool, seed: int | None = None) -> Window:
     """Full: 09:30 + 1 h (the 10:00 digests inside), 2 replications; quick: 1 replication of 45 min."""
     return Window(start="09:30", hours=0.75 if quick else 1.0, replications=1 if quick else 2, seed=seed)
+
+
+def failed_section(sid: str, exc: BaseException) -> dict:
+    """A section the scenario does not let us answer (e.g. no tier named T3, no digests): the error, no
+    numbers, no recommendation made up."""
+    return make_section(
+        sid,
+        f"{sid} (not answered)",
+        question="This section could not be computed for this scenario.",
+        rule="None applied: the section failed before its rule could run.",
+        variants=[],
+        columns=[],
+        rows=[],
+        recommendation="Not answered: {error}",
+        values={"error": f"{type(exc).__name__}: {str(exc)[:300]}"},
+        value_fmt={"error": "text"},
+    )
 
 
 def build_report(
@@ -86,7 +105,12 @@ def build_report(
         say(i / len(steps), sid)
         t0 = time.monotonic()
         ctx.notes = []
-        sections[sid], plots[sid] = fn(ctx)
+        try:
+            sections[sid], plots[sid] = fn(ctx)
+        except BadInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- a scenario a section cannot answer: said in the section
+            sections[sid], plots[sid] = failed_section(sid, exc), []
         sections[sid]["notes"] += ctx.notes
         timing[sid] = round(time.monotonic() - t0, 1)
     say(1.0, "done")

@@ -36,7 +36,7 @@ def format_value(value, fmt: str) -> str:
         sign, a = ("-" if value < 0 else ""), abs(value)
         if a >= 100:
             return f"{sign}${a:,.0f}"
-        return f"{sign}${a:,.2f}" if a >= 1 else f"{sign}${a:.4f}"
+        return f"{sign}${a:,.2f}" if a >= 1 or a == 0 else f"{sign}${a:.4f}"
     # num and s: three significant digits, thousands separated
     if abs(value) >= 1000:
         return f"{value:,.0f}"

@@ -135,6 +135,7 @@ def test_mix_shift_keeps_the_mix_a_distribution():
 def test_format_value_is_stable_and_rejects_unknown_formats():
     assert format_value(1234.4, "usd") == "$1,234"
     assert format_value(0.0123, "usd") == "$0.0123"
+    assert format_value(0.0, "usd") == "$0.00" and format_value(-0.5, "usd") == "-$0.5000"
     assert format_value(0.4567, "pct") == "45.7%"
     assert format_value(12345.6, "int") == "12,346"
     assert format_value(None, "num") == "–" and format_value(float("nan"), "s") == "–"
@@ -199,3 +200,12 @@ def test_a_failed_variant_is_kept_as_no_data():
     assert row["slo_met"] is False and row["sim_error"].startswith("simulation failed: RecursionError")
     assert row["p95_chat_deep_s"] is None
     assert rules.fewest_meeting([1], [s], SLO) is None
+
+
+def test_a_section_the_scenario_cannot_answer_says_so():
+    from botcap.report.build import failed_section
+
+    sec = failed_section("B6", ValueError("B6: the scenario has no tier named T3 (costs.tiers)"))
+    assert sec["table"]["rows"] == [] and sec["recommendation"]["values"]["error"].startswith(
+        "ValueError: B6"
+    )
