@@ -49,7 +49,7 @@ from botcap.sim.calibrate.predict import measured_frame
 
 from botcap.errors import BadInput
 from botcap.scenario import Scenario
-from botcap.scenario.dists import Empirical
+from botcap.scenario.dists import Constant, Empirical
 
 __all__ = ["StageFits", "fit_stages", "stage_rows", "apply_patch", "charge_unmodelled_cpu", "SERVICE_TARGET",
            "MAX_TOKENS_PER_S"]
@@ -280,15 +280,28 @@ def _mcp(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int) -> None
 
 def _telegram(out: StageFits, good: pd.DataFrame, base: Scenario, n_min: int, *,
               bare: bool = False) -> float | None:
-    """The model's Telegram round trip: the mean clean send, or (``bare``) its 1st percentile."""
+    """The model's Telegram round trip: the mean clean send, or (``bare``) its 1st percentile.
+
+    ``bare`` (webhook runs): the sends are inside the folded ``service_s``, and the scenario keeps only
+    this constant, which the fold subtracts before the model adds it back. The fits then show it as the
+    constant it is (``telegram.rtt_s``), not as a send distribution: the issue's second ladder listed an
+    empirical ``telegram.send_s`` (mean 5 ms, p95 13 ms) beside a ``service_s`` that already held the
+    sends, which read as the sends counted twice."""
     sends = _per_call(good, base, "telegram_send_s", "telegram_sends")
     clean = sends[sends < 1.0]
     if clean.size == 0:
         out.notes.append("telegram.send_s: no send measured; kept network_rtt_s.telegram")
         return None
-    f = fit_positive("telegram.send_s", clean, min_samples=n_min)
-    out.fits[f.stage] = f
-    rtt = float(np.quantile(clean, 0.01)) if bare else float(clean.mean())
+    if bare:
+        rtt = float(np.quantile(clean, 0.01))
+        out.fits["telegram.rtt_s"] = Fit("telegram.rtt_s", Constant(mean=rtt), int(clean.size),
+                                         {"statistic": "p01_of_sends", "value": rtt,
+                                          "sends_mean_s": float(clean.mean()),
+                                          "note": "the sends themselves are inside kinds.*.service_s"})
+    else:
+        f = fit_positive("telegram.send_s", clean, min_samples=n_min)
+        out.fits[f.stage] = f
+        rtt = float(clean.mean())
     _set(out.patch, "platform.network_rtt_s.telegram", rtt)
     return rtt
 
