@@ -166,12 +166,15 @@ def evaluate(thresholds: list[Threshold], run: Path, baseline: Path | None = Non
         limit = t.limit(base_value)
         if bundle.problems:
             verdict, note = "fail", "bundle incomplete"
-        elif not math.isfinite(value):
+        elif math.isnan(value):
             verdict, note = "fail", "no data"
-        elif t.relative and (base is None or base.problems or not math.isfinite(limit)):
+        elif t.relative and (base is None or base.problems or math.isnan(limit)):
             verdict, note = "fail", "no baseline value"
         else:
-            verdict, note = ("pass" if OPS[t.op](value, limit) else "fail"), ""
+            # an infinite value is a result, not a lack of one: a censored percentile reaching a
+            # failed request (+inf) is judged, and JSON (which has no inf) is told so in the note
+            verdict = "pass" if OPS[t.op](value, limit) else "fail"
+            note = "inf: failed requests count at +inf" if math.isinf(value) else ""
         rows.append({"threshold": t.text, "line": t.line, "metric": t.key, "value": value,
                      "limit": limit, "baseline": base_value, "verdict": verdict, "note": note})
     passed = not problems and all(r["verdict"] == "pass" for r in rows)
@@ -194,6 +197,8 @@ def render(result: dict[str, Any]):
 
 
 def _fmt(v: float | None) -> str:
+    if v is not None and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
     if v is None or not math.isfinite(v):
         return "-"
     return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.0f}"

@@ -154,7 +154,8 @@ def test_malformed_gates_file_exits_2_before_reading_the_bundle(tmp_path: Path):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
         f"{g}:3: 'latency < 1': unknown metric 'latency' (allowed: mean_s, p50_s, p90_s, p95_s, p99_s, "
-        "max_s, error_rate, throughput_per_s, requests, failed, dropped, dropped_rate, "
+        "max_s, p50_censored_s, p95_censored_s, p99_censored_s, error_rate, throughput_per_s, requests, "
+        "failed, dropped, dropped_rate, "
         "predicted_capacity_dau, predicted_p95_s)"]
 
 
