@@ -12,8 +12,7 @@ import math
 
 import pytest
 from botcap.sim.summary import BooksDoNotBalance, check_books
-
-from tests.truth.conftest import summary_of
+from truth_helpers import summary_of
 
 EDGES = {
     "default": (),

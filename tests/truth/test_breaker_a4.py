@@ -10,7 +10,7 @@ honest answer, not a blind spot.
 
 from __future__ import annotations
 
-from tests.truth.conftest import summary_of
+from truth_helpers import summary_of
 
 OUTAGE = 'platform.claude.faults.outages=[{start: "10:00", duration_s: 300}]'
 NO_BREAKER = "platform.claude.breaker.failure_threshold=10000"

@@ -12,9 +12,9 @@ import pytest
 from botcap.sim import scheduler
 from botcap.sim.runner import run
 from botcap.sim.summary import summarize
+from truth_helpers import BASE, SEED, summary_of
 
 from botcap.scenario import load_scenario
-from tests.truth.conftest import BASE, SEED, summary_of
 
 SLOW_SENDS = "platform.claude.concurrency_per_instance=2"  # digests wait minutes for Claude
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from tests.truth.conftest import summary_of
+from truth_helpers import summary_of
 
 LOW_LIMITS = "platform.claude.rate_limits={rpm: 60, itpm: 30000, otpm: 6000}"
 HIGH_LIMITS = "platform.claude.rate_limits={rpm: 600, itpm: 300000, otpm: 60000}"

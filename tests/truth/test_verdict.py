@@ -7,9 +7,9 @@ import math
 
 import pytest
 from botcap.sim.verdict import slo_verdict
+from truth_helpers import summary_of
 
 from botcap.scenario import load_scenario
-from tests.truth.conftest import summary_of
 
 RELAXED = ("slo.p95_s={command: 1.0, note: 1.0, chat_simple: 60, chat_deep: 90}",)
 
