@@ -229,7 +229,8 @@ def summaries(
     if progress and len(keys) > len(todo):
         progress(len(keys) - len(todo))
     if todo and probe is None:
-        folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="botcap-report-"))
+        scratch = tempfile.TemporaryDirectory(prefix="botcap-report-") if cache_dir is None else None
+        folder = Path(cache_dir) if cache_dir is not None else Path(scratch.name)  # scratch: removed below
         folder.mkdir(parents=True, exist_ok=True)
         # one sweep per set of swept paths: a sweep's columns then hold one type each (its tables and
         # plots need that), and a variant at the defaults is a point of its own
@@ -258,6 +259,8 @@ def summaries(
                     except (RecursionError, RuntimeError, ValueError, ArithmeticError) as exc:
                         done.append(failed_summary(exc))
             _MEMO.update(zip(keys_g, done, strict=True))
+        if scratch is not None:
+            scratch.cleanup()
     elif todo:
         folder = Path(cache_dir) / "probes" if cache_dir is not None else None
         files = {k: _probe_file(folder, k) for k in todo}
