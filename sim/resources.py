@@ -164,13 +164,14 @@ class Semaphore(Gauge):
         sem.release()
     """
 
-    __slots__ = ("_waiters",)
+    __slots__ = ("_waiters", "_starting")
 
     def __init__(self, env: simpy.Environment, name: str, capacity: int):
         if capacity < 1:
             raise ValueError(f'"capacity" of {name} must be >= 1 (got {capacity})')
         super().__init__(env, name, capacity)
         self._waiters: deque[simpy.Event | Start] = deque()
+        self._starting: deque[Start] | None = None  # Start calls due while one runs (see _hand_to)
 
     def acquire(self, timeout_s: float | None = None) -> simpy.Event | None:
         # _advance() inlined in acquire/release: they run several times per simulated request
@@ -248,9 +249,28 @@ class Semaphore(Gauge):
             ev = waiters.popleft()
             if not ev.triggered:
                 self.queue_len -= 1
-                ev.succeed(True)  # the unit passes straight to the waiter: in_use unchanged
+                if ev.__class__ is Start:
+                    self._hand_to(ev)
+                else:
+                    ev.succeed(True)  # the unit passes straight to the waiter: in_use unchanged
                 return
         self.in_use -= 1
+
+    def _hand_to(self, start: Start) -> None:
+        """Run a ``then`` waiter holding the released unit. A waiter that gives its unit straight back
+        (a digest job that finds its digest sent) releases again, which would call the next waiter from
+        inside this one: thousands deep in a burst (RecursionError). So a call due while another runs
+        waits in ``_starting`` and runs when that one returns: same calls, same FIFO order, flat stack."""
+        if self._starting is not None:
+            self._starting.append(start)
+            return
+        self._starting = pending = deque((start,))
+        try:
+            while pending:
+                s = pending.popleft()
+                s.fn(*s.args)
+        finally:
+            self._starting = None
 
 
 class DelayedSemaphore(Semaphore):
