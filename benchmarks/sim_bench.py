@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import resource
 import sys
 import time
@@ -80,23 +81,43 @@ def _case(name: str) -> dict:
         dau = 10_000 if name == "win10k" else 100_000
         sc = load_scenario(None, [f"workload.dau={dau}", "horizon.start=17:50"])
         hours = 70 / 60
+    elif name.startswith("stream"):  # a whole day, rows streamed to parquet (issue 12: 1M DAU)
+        sc = load_scenario(None, [f"workload.dau={_dau(name)}"])
+        hours = None
     else:
         sc = load_scenario(None, ["workload.dau=100000"] if name == "dau100k" else [])
         hours = None
     t1, c1 = time.perf_counter(), time.process_time()
-    raw = simulate(sc, sc.seed, hours=hours)
+    if name.startswith("stream"):
+        import tempfile
+
+        from botcap.sim.summary import SUMMARY_COLUMNS
+
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = simulate(sc, sc.seed, hours=hours, rows_to=Path(tmp) / "rows.parquet",
+                           row_columns=SUMMARY_COLUMNS)
+    else:
+        raw = simulate(sc, sc.seed, hours=hours)
     t2, c2 = time.perf_counter(), time.process_time()
-    rep = Replication(0, sc.seed, raw.requests[raw.requests["arrival_s"] >= raw.warmup_s], raw.simulated_s,
-                      raw.warmup_s, raw.counters, raw.timeseries)
+    keep = raw.requests["arrival_s"] >= raw.warmup_s
+    rows = raw.requests if keep.all() else raw.requests[keep]  # no copy of a whole day's table
+    rep = Replication(0, sc.seed, rows, raw.simulated_s, raw.warmup_s, raw.counters, raw.timeseries)
     summarize(SimResult(sc, sc.seed, [rep]))
     t3, c3 = time.perf_counter(), time.process_time()
     return {"requests": len(raw.requests), "wall_s": t3 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2,
             "cpu_s": c3 - c0, "simulate_cpu_s": c2 - c1}
 
 
+def _dau(name: str) -> int:
+    """stream100k -> 100000, stream1m -> 1000000"""
+    digits = name.removeprefix("stream")
+    return int(digits[:-1]) * (1000 if digits.endswith("k") else 1_000_000)
+
+
 def _child(name: str, queue) -> None:
     out = _case(name)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    out["loadavg_1m_after"] = os.getloadavg()[0]  # the machine is shared: how busy it was
     queue.put(out)
 
 
@@ -117,9 +138,14 @@ def main() -> int:
     ap.add_argument("--windows", action="store_true",
                     help="also the same busy hour at 10K and 100K DAU: does the cost per request grow with "
                          "load inside the simulation, or only over a whole day (memory, GC, summary)?")
+    ap.add_argument("--stream", default="", metavar="DAU,…",
+                    help="also whole days with rows streamed to parquet at these DAU (e.g. 100k,1m): "
+                         "only these cases (and the baseline) run")
     args = ap.parse_args()
     cases = ["baseline", "mmc", "default"] + ([] if args.quick else ["dau100k"])
     cases += ["win10k", "win100k"] if args.windows else []
+    if args.stream:
+        cases = ["baseline"] + [f"stream{d.strip().lower()}" for d in args.stream.split(",") if d.strip()]
     res = {}
     for name in cases:
         print(f"running {name}…", file=sys.stderr, flush=True)
@@ -129,11 +155,14 @@ def main() -> int:
         # CPU seconds, not wall: on a shared machine wall time also counts other people's work
         r["us_per_request"] = r["simulate_cpu_s"] / max(r["requests"], 1) * 1e6
         r["vs_baseline"] = r["us_per_request"] / base_us
-    verdict = {
-        "default_day_wall_le_10s": res["default"]["wall_s"] <= 10,
-        "default_day_cpu_le_10s": res["default"]["cpu_s"] <= 10,
-        "default_per_request_le_3x_baseline": res["default"]["vs_baseline"] <= 3,
-    }
+    verdict = {}
+    if "default" in res:
+        verdict["default_day_wall_le_10s"] = res["default"]["wall_s"] <= 10
+        verdict["default_day_cpu_le_10s"] = res["default"]["cpu_s"] <= 10
+        verdict["default_per_request_le_3x_baseline"] = res["default"]["vs_baseline"] <= 3
+    if "stream1m" in res:  # issue 12
+        verdict["dau1m_day_wall_le_15min"] = res["stream1m"]["wall_s"] <= 900
+        verdict["dau1m_day_peak_le_4gb"] = res["stream1m"]["peak_rss_mb"] <= 4096
     if "dau100k" in res:
         verdict["dau100k_wall_le_100s"] = res["dau100k"]["wall_s"] <= 100
         verdict["dau100k_cpu_le_100s"] = res["dau100k"]["cpu_s"] <= 100

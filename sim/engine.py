@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import gc
 import operator
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import simpy
 from botcap.sim.build import BuiltPlatform, build_platform
 from botcap.sim.record import FIELDS, Request
 from botcap.sim.resources import timeout_at
+from botcap.sim.rowstream import FLUSH_EVERY_S, RowStream, read_rows
 from botcap.sim.workload import OpenArrivals, Sessions, kind_plans, user_arrivals, with_output_tokens
 
 from botcap.scenario import Scenario
@@ -50,11 +52,18 @@ class RawRun:
 
 def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
              progress: Callable[[float], None] | None = None,
-             arrivals: OpenArrivals | Sessions | None = None) -> RawRun:
+             arrivals: OpenArrivals | Sessions | None = None,
+             rows_to: str | os.PathLike | None = None, row_columns: list[str] | None = None) -> RawRun:
     """One replication. ``hours`` overrides scenario.horizon.hours; ``progress(sim_time_s)`` is called
     about every simulated minute. ``arrivals`` is a given user-message plan (e.g. a measured trace as
     ``OpenArrivals``, its ``names`` kinds of the scenario's mix) instead of the one drawn from the
-    scenario; arrivals at or after the horizon are never reached."""
+    scenario; arrivals at or after the horizon are never reached.
+
+    ``rows_to`` (a parquet path): finished requests leave memory for that file every
+    ``botcap.sim.rowstream.FLUSH_EVERY_S`` simulated seconds, so that memory during the run holds only
+    the requests in flight (a 1M-DAU day); ``requests`` is then read back from it, the same table as
+    without (tests/scale/), or only its ``row_columns`` (e.g. ``botcap.sim.summary.SUMMARY_COLUMNS``:
+    less memory). The file stays, with a ``seq`` column (the row's position)."""
     horizon_s = (scenario.horizon.hours if hours is None else hours) * 3600.0
     warmup_s = min(scenario.horizon.warmup_s, horizon_s)
     env = simpy.Environment()
@@ -74,6 +83,10 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
     snapshot: dict = {}
     env.process(_at_warmup(env, warmup_s, platform, snapshot))
     env.process(_gc_freeze(env))
+    stream = None
+    if rows_to is not None:
+        stream = RowStream(rows_to, _frame)
+        env.process(_flusher(env, stream, requests))
     try:
         env.run(until=horizon_s)
     finally:
@@ -84,7 +97,13 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
     for req in requests:
         if req.done_s != req.done_s and not req.error:  # NaN: still in flight at the end
             req.error = "unfinished"
-    return RawRun(requests=_frame(requests), simulated_s=horizon_s, warmup_s=warmup_s,
+    if stream is not None:
+        stream.close(requests)
+        requests.clear()
+        table = read_rows(rows_to, row_columns)
+    else:
+        table = _frame(requests)
+    return RawRun(requests=table, simulated_s=horizon_s, warmup_s=warmup_s,
                   counters=_counters(platform, snapshot),
                   timeseries=pd.DataFrame(samples, columns=["t_s", "resource", "in_use", "queue_len"]))
 
@@ -175,6 +194,13 @@ def _gc_freeze(env):
     while True:
         yield env.timeout(FREEZE_EVERY_S)
         gc.freeze()
+
+
+def _flusher(env, stream: RowStream, requests: list):
+    """Every ``FLUSH_EVERY_S``: the finished requests to the file (``botcap.sim.rowstream``)."""
+    while True:
+        yield env.timeout(FLUSH_EVERY_S)
+        stream.flush(requests, env._now)
 
 
 def _take_snapshot(platform: BuiltPlatform, snapshot: dict) -> None:

@@ -45,6 +45,8 @@ UTILIZATION_KEYS = {"handlers": "handlers", "db_connections": "db_pool",
                     "claude_concurrency": "claude_semaphore", "cpu": "cpu", "db_server": "db_server",
                     "telegram_send": "telegram_send", "webhook_connections": "webhook_connections"}
 TOKEN_KEYS = ("input", "output", "cache_read", "cache_write")
+# the per-request columns the summary reads (a streamed 1M-DAU day reads back only these)
+SUMMARY_COLUMNS = [f for f in FIELDS if f not in ("id", "chat_id") and not f.startswith("service_")]
 
 
 def summarize(result) -> dict:
