@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from botcap.sim.calibrate.timeline import claude_calls, intervals_max, telegram_log, timeline
 
-__all__ = ["infer_structure", "BINDING_SHARE", "BLOCKED_SHARE", "KNEE_SHARE", "UNLIMITED"]
+__all__ = ["infer_structure", "BINDING_SHARE", "BLOCKED_SHARE", "KNEE_SHARE", "UNLIMITED", "mark_unqueued"]
 
 BINDING_SHARE = 0.3     # share of the busiest level's window at the most-in-flight count: a ceiling
 BLOCKED_SHARE = 0.1     # events inside Claude calls / expected: below this the loop was blocked
@@ -226,6 +226,32 @@ def serial_starts(tl: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def mark_unqueued(tl: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """``tl`` with ``queued``: when the bot took the update, ``limit`` or more updates' work outside Claude
+    (take -> first Claude call or reply; last Claude end -> reply) was already open, so this one may have
+    waited for the limited resource (a pool slot, a semaphore) before its own work began.
+
+    Why: with a work limit seen, the time outside Claude at low load still holds that wait whenever
+    another update happened to hold the slots (at 5 of this limit's 13/s, a DB-pool bot's text fit
+    came out 12% long: 0.126 s for 0.113 s unqueued), and the model adds that wait itself (its
+    ``cpu`` queue): counted twice, the knee is predicted low and the latency high. An update that found
+    a free slot did not wait, whatever else it met; which updates arrive then is independent of their
+    own service time, so the kept ones are a fair sample."""
+    out = tl.copy()
+    has = out["has_claude"].to_numpy(dtype=bool)
+    taken = out["taken"].to_numpy(dtype=float)
+    completed = out["completed"].to_numpy(dtype=float)
+    starts = np.concatenate([taken, np.where(has, out["last_claude_end"].to_numpy(dtype=float), np.nan)])
+    ends = np.concatenate([np.where(has, out["first_claude"].to_numpy(dtype=float), completed),
+                           np.where(has, completed, np.nan)])
+    ok = np.isfinite(starts) & np.isfinite(ends)
+    s_sorted, e_sorted = np.sort(starts[ok]), np.sort(ends[ok])
+    # open at t: started strictly before t and not ended by t (the update's own interval starts at t)
+    open_at = (np.searchsorted(s_sorted, taken, side="left") - np.searchsorted(e_sorted, taken, side="right"))
+    out["queued"] = ~np.isfinite(taken) | (open_at >= limit)
+    return out
+
+
 def _service_rows(tl: pd.DataFrame, b, fit_levels, target: int = SERVICE_TARGET) -> pd.DataFrame:
     """Requests that show service times unqueued: answered, no failed Claude attempt, per kind from the
     quietest fitted levels below the knee (whole levels, lowest rate first, until ``target`` rows; the
@@ -237,6 +263,8 @@ def _service_rows(tl: pd.DataFrame, b, fit_levels, target: int = SERVICE_TARGET)
     below = [lv for lv in levels if not loads[lv.index]["past_knee"]]
     use = sorted(below or sorted(levels, key=lambda lv: lv.rate_per_s)[:1], key=lambda lv: lv.rate_per_s)
     ok = (tl["ok"] & (tl["claude_attempts"] <= tl["claude_calls"]) & np.isfinite(tl["pre_s"])).to_numpy()
+    if "queued" in tl:   # a work limit was seen: only updates that found it free (``mark_unqueued``)
+        ok = ok & ~tl["queued"].to_numpy(dtype=bool)
     keep = np.zeros(len(tl), dtype=bool)
     for kind in tl["kind"].unique():
         n = 0

@@ -56,18 +56,20 @@ def _figures(name: str, r: dict) -> str:
     return "\n".join(lines)
 
 
-def _check_held_out(r: dict, *, first: bool = False, upper_strict: bool = False) -> None:
+def _check_held_out(r: dict, *, first: bool = False, upper_strict: bool = False,
+                    strict_low: bool = False) -> None:
     held = sorted((lv for lv in r["levels"] if lv["held_out"]), key=lambda lv: lv["rate_per_s"])
     assert len(held) == 2
     low, high = held
     assert _close(low["predicted"]["throughput_per_s"], low["measured"]["throughput_per_s"], 0.05)
     assert _close(high["predicted"]["throughput_per_s"], high["measured"]["throughput_per_s"], 0.10)
+    rel50, abs50, rel95, abs95 = (0.10, 0.005, 0.10, 0.005) if strict_low else (0.25, 0.010, 0.35, 0.025)
     for kind, k in low["by_kind"].items():
         m, p = k["measured"], k["predicted"]
         for key in ("p50_s", *(("first_p50_s",) if first else ())):
-            assert _close(p[key], m[key], 0.25, 0.010), (low["rate_per_s"], kind, key)
+            assert _close(p[key], m[key], rel50, abs50), (low["rate_per_s"], kind, key, p[key], m[key])
         for key in () if first else ("p95_s",):   # a streaming bot's p95s: printed (see the docstring)
-            assert _close(p[key], m[key], 0.35, 0.025), (low["rate_per_s"], kind, key)
+            assert _close(p[key], m[key], rel95, abs95), (low["rate_per_s"], kind, key, p[key], m[key])
     if upper_strict:   # the issue's 10%, or inside the measurement's own bootstrap 95% interval
         for kind, k in high["by_kind"].items():
             for key in ("p50_s", "p95_s"):
@@ -122,25 +124,30 @@ def test_calibrate_streaming_bot(tmp_path, capsys):
 
 
 def test_calibrate_aiogram_webhook_bot(tmp_path, capsys):
-    """Webhook, message.answer(), asyncpg pool of 2 held for ~1-7 ms per update, async Claude: at the rates
-    this machine drives (the knee here is the shared machine's, ~30/s) neither the pool nor Claude
-    binds, and the calibration must say so rather than invent a limit."""
+    """Webhook, message.answer(), an asyncpg pool of 2 that each update holds for a query (0.2 s /count,
+    0.1 s text): the pool saturates near 13 updates/s. Neither Claude nor the handlers bind; the work
+    outside Claude does, at 2 at once (Little's law at the knee), which the model holds as its resource
+    for the bot's own time (the outside cannot tell a DB pool from a semaphore: listed)."""
     port = free_port()
     with fakes(tmp_path, webhook_rewrite=f"http://127.0.0.1:{port}") as f, \
             bot("aiogram_webhook_answer", f, tmp_path, port=port) as b:
-        run = run_ladder(tmp_path / "run", f, b, arrivals="5@10,10@8,20@8,30@8,60@6",
+        run = run_ladder(tmp_path / "run", f, b, arrivals="3@16,5@12,8@10,11@8,20@6",
                          mix="chat=0.5:text 40,count=0.5:/count")
     assert run.code == 0, run.stderr[-2000:]
-    r = calibrate([run.out], holdout=[10, 30], replications=3, seed=1).report
+    r = calibrate([run.out], holdout=[8, 11], replications=3, seed=1).report
     _print(capsys, _figures("aiogram_webhook_answer", r))
     s = r["structure"]
     assert s["mode"]["value"] == "webhook"
     assert s["claude_in_flight"]["limit"] is None and s["updates_in_flight"]["limit"] is None
+    assert s["work_outside_claude"]["limit"] == 2, s["work_outside_claude"]
+    assert s["levels"][-1]["past_knee"] and not s["levels"][0]["past_knee"]
     assumed = {a["key"] for a in r["assumed"]}
     assert "workload.kinds.*.db_queries" in assumed and "platform.claude.concurrency_per_instance" in assumed
     fits = r["fits"]
-    assert fits["kinds.count.service_s"]["params"]["mean"] < fits["kinds.chat.service_s"]["params"]["mean"]
-    _check_held_out(r)
+    # the service times are the updates' own (no pool wait inside): ~ the queries' 0.2 s and 0.1 s
+    assert 0.2 <= fits["kinds.count.service_s"]["params"]["mean"] < 0.23, fits["kinds.count.service_s"]
+    assert 0.1 <= fits["kinds.chat.service_s"]["params"]["mean"] < 0.13, fits["kinds.chat.service_s"]
+    _check_held_out(r, strict_low=True)
 
 
 @pytest.fixture
