@@ -10,6 +10,8 @@ Cases, each in a fresh child process so that its wall time and peak memory (ru_m
   default    one simulated day of the embedded default scenario (10K DAU), one replication
   dau100k    the same day at 100K DAU
   win10k/win100k (--windows) the same busy hour at 10K and 100K DAU (issue 12: flat per-request cost)
+  stream<DAU> (--stream 10k,100k,1m) a whole day on the platform grown with the load (``grown``), rows
+             streamed to parquet during the run and only the summary's columns read back
 Targets (issue 2): default day <= 10 s and <= 3x the baseline's cost per request; 100K DAU day
 <= 100 s and <= 2 GB peak. Wall time counts whatever else the machine runs, so CPU time of the case's
 process is printed too, and the per-request cost (simulate() only, in CPU µs) is compared with the
@@ -82,7 +84,7 @@ def _case(name: str) -> dict:
         sc = load_scenario(None, [f"workload.dau={dau}", "horizon.start=17:50"])
         hours = 70 / 60
     elif name.startswith("stream"):  # a whole day, rows streamed to parquet (issue 12: 1M DAU)
-        sc = load_scenario(None, [f"workload.dau={_dau(name)}"])
+        sc = load_scenario(None, grown(_dau(name)))
         hours = None
     else:
         sc = load_scenario(None, ["workload.dau=100000"] if name == "dau100k" else [])
@@ -106,6 +108,21 @@ def _case(name: str) -> dict:
     t3, c3 = time.perf_counter(), time.process_time()
     return {"requests": len(raw.requests), "wall_s": t3 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2,
             "cpu_s": c3 - c0, "simulate_cpu_s": c2 - c1}
+
+
+def grown(dau: int) -> list[str]:
+    """The default platform grown with the load (x = dau / 10K): x times the instances, so that each
+    process carries what it does at 10K DAU, and x times the bot-wide limits (PostgreSQL connections,
+    Claude rate limits, Telegram's send rate); digests from one separate worker with x times the
+    concurrency (on every instance, each digest would cost one lock query per instance: 500 at 1M)."""
+    x = dau / 10_000
+    return [f"workload.dau={dau}", f"platform.instances={max(1, round(5 * x))}",
+            f"platform.db.max_connections={max(100, round(300 * x))}",
+            f"platform.claude.rate_limits.rpm={max(4000, round(4000 * x))}",
+            f"platform.claude.rate_limits.itpm={max(2_000_000, round(2_000_000 * x))}",
+            f"platform.claude.rate_limits.otpm={max(400_000, round(400_000 * x))}",
+            f"platform.telegram.send_rate_per_s={max(30.0, 30.0 * x):g}",
+            "scheduler.placement=separate", f"scheduler.concurrency={max(20, round(20 * x))}"]
 
 
 def _dau(name: str) -> int:

@@ -8,10 +8,12 @@ warm-up cut, a pooled table) lives here, so the summary, the CLI and the capacit
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -102,12 +104,25 @@ def check_options(scenario: Scenario, *, seed: int | None = None, replications: 
         raise BadInput(problems)
 
 
+def _check_rows_dir(folder: Path, n: int) -> None:
+    """Before anything runs: a folder to write to, and no earlier file of the user's written over."""
+    if not folder.is_dir():
+        raise BadInput(f"rows_dir: must be an existing folder (got {str(folder)!r})")
+    if not os.access(folder, os.W_OK):
+        raise BadInput(f"rows_dir: must be a folder this process can write (got {str(folder)!r})")
+    taken = [f"requests-{i}.parquet" for i in range(n) if (folder / f"requests-{i}.parquet").exists()]
+    if taken:
+        raise BadInput(f"rows_dir: already holds {taken[0]} (a folder without requests-<i>.parquet files, "
+                       f"got {str(folder)!r})")
+
+
 def _one(scenario: Scenario, index: int, seed: int, hours: float | None,
-         progress: Callable[[float], None] | None = None) -> Replication:
+         progress: Callable[[float], None] | None = None, rows_dir: str | None = None) -> Replication:
     """One replication via the engine (``progress`` receives the simulated clock in seconds)."""
     from botcap.sim.engine import simulate  # imported here: worker processes import it themselves
 
-    raw = simulate(scenario, seed, hours=hours, progress=progress)
+    rows_to = None if rows_dir is None else Path(rows_dir) / f"requests-{index}.parquet"
+    raw = simulate(scenario, seed, hours=hours, progress=progress, rows_to=rows_to)
     return Replication(index=index, seed=seed, requests=cut_warmup(raw.requests, raw.warmup_s)
                        .reset_index(drop=True), simulated_s=float(raw.simulated_s),
                        warmup_s=float(raw.warmup_s), counters=raw.counters, timeseries=raw.timeseries)
@@ -115,7 +130,7 @@ def _one(scenario: Scenario, index: int, seed: int, hours: float | None,
 
 def run(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,
         hours: float | None = None, workers: int = 1, progress: Progress | None = None,
-        executor: Executor | None = None) -> SimResult:
+        executor: Executor | None = None, rows_dir: str | os.PathLike | None = None) -> SimResult:
     """Run ``replications`` (default: the scenario's) independent replications and pool them.
 
     ``seed`` (default: scenario.seed) is the base from which each replication's seed is derived.
@@ -123,6 +138,9 @@ def run(scenario: Scenario, *, seed: int | None = None, replications: int | None
     its tasks; ``workers`` > 1 without one starts a local Dask cluster of that many processes for
     this run. Results are identical to a sequential run (each replication depends only on its own
     seed); progress then advances per finished replication instead of per simulated minute.
+    ``rows_dir`` (an existing folder the workers can write): each replication streams its finished
+    requests to ``requests-<index>.parquet`` there during the run (``botcap.sim.rowstream``: memory
+    holds only the requests in flight until the end), with the same results.
     """
     check_options(scenario, seed=seed, replications=replications, hours=hours, workers=workers)
     base = scenario.seed if seed is None else seed
@@ -130,13 +148,16 @@ def run(scenario: Scenario, *, seed: int | None = None, replications: int | None
     seeds = replication_seeds(base, n)
     horizon_s = (scenario.horizon.hours if hours is None else hours) * 3600.0
     report = progress or (lambda fraction, label: None)
+    rows = None if rows_dir is None else str(rows_dir)
+    if rows is not None:
+        _check_rows_dir(Path(rows), n)
     done: list[Replication] = []
     if executor is None and workers > 1 and n > 1:
         from botcap.sim.cluster import dask_executor
 
         with dask_executor(workers=min(workers, n)) as local:
             return run(scenario, seed=seed, replications=replications, hours=hours, progress=progress,
-                       executor=local)
+                       executor=local, rows_dir=rows_dir)
     if executor is None or n == 1:
         for i, s in enumerate(seeds):
             label = f"replication {i + 1}/{n}"
@@ -145,9 +166,9 @@ def run(scenario: Scenario, *, seed: int | None = None, replications: int | None
                 report((i + min(max(sim_time_s / horizon_s, 0.0), 1.0)) / n, label)
 
             report(i / n, label)
-            done.append(_one(scenario, i, s, hours, step))
+            done.append(_one(scenario, i, s, hours, step, rows))
     else:
-        futures = [executor.submit(_one, scenario, i, s, hours) for i, s in enumerate(seeds)]
+        futures = [executor.submit(_one, scenario, i, s, hours, None, rows) for i, s in enumerate(seeds)]
         report(0.0, f"{n} replications on the cluster")
         try:
             for k, future in enumerate(as_completed(futures), start=1):

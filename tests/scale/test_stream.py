@@ -16,9 +16,10 @@ import pytest
 from botcap.sim import engine, rowstream
 from botcap.sim.engine import simulate
 from botcap.sim.record import FIELDS
-from botcap.sim.runner import Replication, SimResult
+from botcap.sim.runner import Replication, SimResult, run
 from botcap.sim.summary import SUMMARY_COLUMNS, summarize
 
+from botcap.errors import BadInput
 from botcap.scenario import load_scenario
 
 
@@ -88,3 +89,30 @@ def test_a_run_without_rows_writes_a_valid_empty_file(tmp_path):
     plain = simulate(sc, 1, hours=0.5)
     assert len(plain.requests) == len(raw.requests)
     assert pq.read_table(tmp_path / "rows.parquet").num_rows == len(raw.requests)
+
+
+def test_runner_streams_each_replication_with_the_same_result(tmp_path):
+    sc = load_scenario(None, ["workload.dau=2000", "horizon.start=09:50"])
+    plain = run(sc, seed=5, replications=2, hours=0.5)
+    streamed = run(sc, seed=5, replications=2, hours=0.5, rows_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["requests-0.parquet", "requests-1.parquet"]
+    pd.testing.assert_frame_equal(plain.requests, streamed.requests)
+    assert json.dumps(summarize(plain), sort_keys=True, default=str) == \
+        json.dumps(summarize(streamed), sort_keys=True, default=str)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p / "missing", "must be an existing folder"),
+    (lambda p: (p / "file.txt").write_text("mine") and p / "file.txt", "must be an existing folder"),
+    (lambda p: (p / "requests-1.parquet").write_text("mine") and p, "already holds requests-1.parquet"),
+])
+def test_runner_refuses_a_rows_dir_it_cannot_use_before_running(tmp_path, make, words):
+    sc = load_scenario(None, ["workload.dau=2000"])
+    target = make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(BadInput, match=words):
+        run(sc, seed=5, replications=2, hours=0.5, rows_dir=target)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, nothing of the user's touched
+    for f in tmp_path.iterdir():
+        if f.is_file():
+            assert f.read_text() == "mine"
