@@ -121,8 +121,8 @@ def _one(scenario: Scenario, index: int, seed: int, hours: float | None,
     """One replication via the engine (``progress`` receives the simulated clock in seconds)."""
     from botcap.sim.engine import simulate  # imported here: worker processes import it themselves
 
-    rows_to = None if rows_dir is None else Path(rows_dir) / f"requests-{index}.parquet"
-    raw = simulate(scenario, seed, hours=hours, progress=progress, rows_to=rows_to)
+    stream = {} if rows_dir is None else {"rows_to": Path(rows_dir) / f"requests-{index}.parquet"}
+    raw = simulate(scenario, seed, hours=hours, progress=progress, **stream)
     return Replication(index=index, seed=seed, requests=cut_warmup(raw.requests, raw.warmup_s)
                        .reset_index(drop=True), simulated_s=float(raw.simulated_s),
                        warmup_s=float(raw.warmup_s), counters=raw.counters, timeseries=raw.timeseries)
