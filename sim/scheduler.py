@@ -118,6 +118,18 @@ class _Digest:
         self.t, self.i, self.state, self.held_at, self.outstanding = t, i, WAITING, 0.0, outstanding
 
 
+class _LockJob:
+    """One instance's attempt at one digest's lock, until it wins: what the lock query adds to the send's
+    row (``DbPool.query_then`` writes these fields). The ``Request`` itself is made only by the winner:
+    at 1M DAU most attempts lose (one per instance per digest) and a row object each cost more than this."""
+
+    __slots__ = ("started_s", "wait_db_pool_s", "wait_db_server_s", "service_db_s")
+
+    def __init__(self, started_s: float):
+        self.started_s = started_s
+        self.wait_db_pool_s = self.wait_db_server_s = self.service_db_s = 0.0
+
+
 class DigestBook:
     """What became of every digest the scheduler fired, for the end of the run: the ones nobody has
     begun to send yet (still queued for a scheduler slot or waiting to retry their lock) are in flight,
@@ -192,17 +204,13 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
         if dg.state == DONE:  # the due query finds it in digests_sent
             skip(node, dg)
             return
-        t, i = dg.t, dg.i
-        req = Request(-1, "digest", t, chats[i], is_digest=True)
-        req.preferred_s, req.planned_s = t - shift[i], t
-        req.wait_handler_s = env._now - t  # env._now: see sim.resources
-        req.instance = node.index
+        job = _LockJob(env._now)  # env._now: see sim.resources
         if lock == "advisory":  # SELECT pg_try_advisory_lock(digest id)
-            node.db.query_then(req, lambda error: locked(node, req, dg, error))
+            node.db.query_then(job, lambda error: locked(node, job, dg, error))
         elif lock == "redis" and node.redis_rtt_s:  # SET digest:id NX PX
-            env.timeout(node.redis_rtt_s).callbacks.append(lambda _e: locked(node, req, dg, ""))
+            env.timeout(node.redis_rtt_s).callbacks.append(lambda _e: locked(node, job, dg, ""))
         else:
-            locked(node, req, dg, "")
+            locked(node, job, dg, "")
 
     def skip(node, dg: _Digest) -> None:
         if dg.t >= warmup_s:
@@ -216,7 +224,7 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
             del open_[id(dg)]
             book.missed_t.append(dg.t)
 
-    def locked(node, req: Request, dg: _Digest, error: str) -> None:
+    def locked(node, job: _LockJob, dg: _Digest, error: str) -> None:
         """The lock's outcome: retry later (the query failed), give the slot back, or send."""
         if error:
             counters["lock_retries"] += 1
@@ -229,6 +237,13 @@ def run_digests(env, dplan: DigestPlan, plan, nodes: list, *, lock: str, start_c
             skip(node, dg)
             return
         dg.outstanding -= 1
+        t, i = dg.t, dg.i
+        req = Request(-1, "digest", t, chats[i], is_digest=True)
+        req.preferred_s, req.planned_s = t - shift[i], t
+        req.wait_handler_s = job.started_s - t
+        req.instance = node.index
+        req.wait_db_pool_s, req.wait_db_server_s = job.wait_db_pool_s, job.wait_db_server_s
+        req.service_db_s = job.service_db_s
         if state == HELD:
             req.is_duplicate = True
             counters["duplicate_sends"] += 1
