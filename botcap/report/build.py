@@ -22,6 +22,7 @@ from botcap.report import sections_arch as arch
 from botcap.report import sections_cost as cost
 from botcap.report import sections_econ as econ
 from botcap.report import sections_faults as faults
+from botcap.report import sections_growth as grow
 from botcap.report import sections_plan as plan
 from botcap.report.context import Ctx
 from botcap.report.provenance import provenance
@@ -92,7 +93,7 @@ def build_report(
         ("B6", econ.b6),
         ("C1", faults.c1),
         ("A5", cost.a5),
-        ("GROWTH", lambda c: plan.growth(c, sections.get("A1"))),
+        ("GROWTH", lambda c: grow.growth(c, sections.get("A1"))),
         ("CLAIMS", plan.claims),
         ("PROVENANCE", lambda c: provenance(c, c.cost()["prices"])),
     ]

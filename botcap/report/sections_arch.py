@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from botcap.report import plots, rules
+from botcap.report.capacity import capacity_part
 from botcap.report.common import first_violation, kind_columns, num, slo_row
 from botcap.report.section import make_section
 
@@ -18,6 +19,32 @@ SLO_COLS = [
     ("digest_lateness_max_s", "digest lateness max s", "s"),
     ("pressure", "SLO pressure", "num"),
     ("slo_met", "SLO met", "bool"),
+]
+
+CAP_COLS = [
+    {"key": k, "label": label, "fmt": f}
+    for k, label, f in [
+        ("mode", "mode", "text"),
+        ("instances", "instances", "int"),
+        ("capacity_dau", "capacity DAU", "int"),
+        ("failed_at_dau", "fails at DAU", "int"),
+        ("ci95_lo_dau", "CI95 low", "int"),
+        ("ci95_hi_dau", "CI95 high", "int"),
+        ("peak_arrivals_per_s", "peak msgs/s at capacity", "num"),
+        ("replications", "replications", "int"),
+        ("runs", "runs", "int"),
+        ("binding", "what binds", "text"),
+    ]
+]
+NEED_COLS = [
+    {"key": k, "label": label, "fmt": f}
+    for k, label, f in [
+        ("dau", "DAU", "int"),
+        ("webhook_instances", "webhook", "int"),
+        ("webhook_how", "webhook how", "text"),
+        ("polling_instances", "polling", "int"),
+        ("polling_how", "polling how", "text"),
+    ]
 ]
 
 
@@ -50,13 +77,6 @@ def a1(ctx) -> tuple[dict, list[str]]:
         for k in ("needed", "plateau"):
             fmt[f"{m}_{k}"] = "int"
         fmt[f"{m}_plateau_pressure"], fmt[f"{m}_remaining"] = "num", "text"
-    growth = []
-    for dau in GROWTH_DAU:
-        row = {"dau": dau}
-        for m in modes:
-            n10 = values[f"{m}_needed"]
-            row[f"{m}_instances"] = math.ceil(n10 * dau / ctx.base.workload.dau) if n10 else None
-        growth.append(row)
     parts = []
     for m in modes:
         if values[f"{m}_needed"] is not None:
@@ -73,6 +93,16 @@ def a1(ctx) -> tuple[dict, list[str]]:
                 f"{m}: no simulated count meets the SLO with 30% headroom; {where}: SLO pressure "
                 f"{{{m}_plateau_pressure}}, and what remains there is {{{m}_remaining}}."
             )
+    cap = capacity_part(ctx, rows, modes, GROWTH_DAU)
+    cap_img = plots.lines(
+        {
+            m: (sorted(cap["by_mode"][m]), [cap["by_mode"][m][n] for n in sorted(cap["by_mode"][m])])
+            for m in modes
+        },
+        xlabel="instances",
+        ylabel="capacity, DAU",
+        title="A1: capacity (largest DAU meeting the SLO used)",
+    )
     img = plots.lines(
         series,
         xlabel="instances",
@@ -88,28 +118,30 @@ def a1(ctx) -> tuple[dict, list[str]]:
         rule="Per mode: the fewest instances whose SLO verdict is met with every kind's p95 at most 70% of "
         "its limit (30% headroom). When none is, the fewest instances whose SLO pressure (largest "
         "p95/limit) is within 5% of the lowest simulated, with the violation left there. Growth levels: "
-        "the 10K-DAU count scaled linearly with DAU (extrapolated, not simulated).",
+        "see the capacity rule below. " + cap["rule"],
         variants=_variant_list(sets),
         columns=[("mode", "mode", "text"), ("instances", "instances", "int"), *kind_columns(slo), *SLO_COLS],
         rows=rows,
-        recommendation=" ".join(parts),
-        values=values,
-        value_fmt=fmt,
+        recommendation=" ".join(parts) + " " + cap["text"],
+        values={**values, **cap["values"]},
+        value_fmt={**fmt, **cap["fmt"]},
         extra={
+            "capacity": {"slo_p95_s_used": cap["slo_used"], "relaxed": cap["relaxed"]},
             "tables": [
                 {
-                    "title": "Instances needed per growth level (extrapolated from 10K DAU)",
-                    "columns": [
-                        {"key": "dau", "label": "DAU", "fmt": "int"},
-                        {"key": "webhook_instances", "label": "webhook", "fmt": "int"},
-                        {"key": "polling_instances", "label": "polling", "fmt": "int"},
-                    ],
-                    "rows": growth,
-                }
-            ]
+                    "title": "Capacity per mode and instance count (botcap sim capacity)",
+                    "columns": CAP_COLS,
+                    "rows": [{c["key"]: r.get(c["key"]) for c in CAP_COLS} for r in cap["rows"]],
+                },
+                {
+                    "title": "Instances needed per DAU level, by the capacity rule",
+                    "columns": NEED_COLS,
+                    "rows": cap["needed"],
+                },
+            ],
         },
     )
-    return sec, [img]
+    return sec, [img, cap_img]
 
 
 # ---------------------------------------------------------------------------------------------

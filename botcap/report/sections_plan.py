@@ -1,4 +1,4 @@
-"""A6 pools vs max_connections, A7 slots, the growth plan and the planners' claims checked."""
+"""A6 pools vs max_connections, A7 slots and the planners' claims checked (growth: sections_growth)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import math
 from dataclasses import replace
 
 from botcap.report import plots, rules
-from botcap.report.common import first_violation, num, slo_row
+from botcap.report.common import num, slo_row
 from botcap.report.section import make_section
-from botcap.report.sections_arch import GROWTH_DAU
 
-__all__ = ["a6", "a7", "growth", "claims"]
+__all__ = ["a6", "a7", "claims"]
 
 DB_WAIT_MAX_S = 0.1  # A6: a DB variant qualifies with pool wait p95 at most this
 
@@ -206,103 +205,6 @@ def a7(ctx) -> tuple[dict, list[str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-def growth(ctx, a1_section: dict) -> tuple[dict, list[str]]:
-    """Per DAU level: the fewest instances meeting the SLO (simulated up to 10K, extrapolated above)."""
-    slo = ctx.base.slo
-    simulate_up_to = 10_000
-    counts = [1, 2, 3, 5, 8, 12]
-    rows = []
-    for dau in GROWTH_DAU:
-        if dau <= simulate_up_to:
-            cand = [n for n in counts if n <= max(2, math.ceil(12 * dau / simulate_up_to))]
-            if ctx.quick:  # the reduced run: the smallest two, or A1's quick counts (already simulated)
-                cand = cand[:2] if dau < simulate_up_to else [5, 8]
-            sums = ctx.sim(
-                [[f"workload.dau={dau}", f"platform.instances={n}"] for n in cand], what=f"growth {dau:,} DAU"
-            )
-            n = rules.fewest_meeting(cand, sums, slo)
-            pick = n if n is not None else rules.near_best(cand, [rules.pressure(s, slo) for s in sums])
-            s = sums[cand.index(pick)]
-            how, met, why = "simulated", rules.met(s), first_violation(s)
-        else:
-            row10 = next((r for r in rows if r["dau"] == simulate_up_to), None)
-            pick = (
-                math.ceil(row10["instances"] * dau / simulate_up_to) if row10 and row10["instances"] else None
-            )
-            how, met, why = "extrapolated", None, "not simulated"
-        c = ctx.cost([f"workload.dau={dau}"] + ([f"platform.instances={pick}"] if pick else []))
-        total = c["total"]["monthly_cost_usd"]
-        rows.append(
-            {
-                "dau": dau,
-                "instances": pick,
-                "how": how,
-                "slo_met": met,
-                "remaining": why,
-                "monthly_cost_usd": total,
-                "cost_per_dau_usd": total / dau,
-                "capacity_flags": "; ".join(c["capacity"]["flags"]) or "none",
-            }
-        )
-    first_bad = next((r for r in rows if r["capacity_flags"] != "none"), None)
-    values = {
-        "per_dau_1k": rows[0]["cost_per_dau_usd"],
-        "per_dau_1m": rows[-1]["cost_per_dau_usd"],
-        "cost_10k": next(r["monthly_cost_usd"] for r in rows if r["dau"] == 10_000),
-        "first_flag_dau": first_bad["dau"] if first_bad else None,
-        "first_flag": first_bad["capacity_flags"] if first_bad else "none",
-    }
-    fmt = {
-        "per_dau_1k": "usd",
-        "per_dau_1m": "usd",
-        "cost_10k": "usd",
-        "first_flag_dau": "int",
-        "first_flag": "text",
-    }
-    text = (
-        "Cost per DAU goes from {per_dau_1k} at 1K to {per_dau_1m} at 1M DAU ({cost_10k}/month at 10K). "
-        + (
-            "First shared limit hit at {first_flag_dau} DAU: {first_flag}."
-            if first_bad
-            else "No shared limit is hit up to 1M DAU."
-        )
-    )
-    img = plots.lines(
-        {"cost per DAU": ([r["dau"] for r in rows], [r["cost_per_dau_usd"] for r in rows])},
-        xlabel="DAU",
-        ylabel="USD per DAU-month",
-        title="Growth: monthly cost per DAU",
-        logx=True,
-    )
-    sec = make_section(
-        "GROWTH",
-        "Growth plan: 1K, 10K, 100K, 1M DAU",
-        question="What is the cheapest configuration meeting the SLO at each growth level, its monthly cost "
-        "and cost per DAU?",
-        rule="Up to 10K DAU: the fewest simulated instances meeting the SLO with 30% headroom, or when none "
-        "does, the fewest whose SLO pressure is within 5% of the lowest (SLO not met, the violation named). "
-        "Above 10K: the 10K count scaled with DAU (extrapolated, not simulated). Cost: botcap cost at "
-        "that DAU and count; shared limits: costmodel's capacity cross-check.",
-        variants=[{"dau": r["dau"], "instances": r["instances"], "how": r["how"]} for r in rows],
-        columns=[
-            ("dau", "DAU", "int"),
-            ("instances", "instances", "int"),
-            ("how", "how", "text"),
-            ("slo_met", "SLO met", "bool"),
-            ("remaining", "remaining violation", "text"),
-            ("monthly_cost_usd", "monthly cost", "usd"),
-            ("cost_per_dau_usd", "cost per DAU", "usd"),
-            ("capacity_flags", "shared limits exceeded", "text"),
-        ],
-        rows=rows,
-        recommendation=text,
-        values=values,
-        value_fmt=fmt,
-    )
-    _ = a1_section
-    return sec, [img]
-
-
 # ---------------------------------------------------------------------------------------------
 SHARE_TOLERANCE = 0.05  # "~96%" is confirmed within 5 percentage points
 
