@@ -97,15 +97,20 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
     for req in requests:
         if req.done_s != req.done_s and not req.error:  # NaN: still in flight at the end
             req.error = "unfinished"
+    counters = _counters(platform, snapshot)
+    timeseries = pd.DataFrame(samples, columns=["t_s", "resource", "in_use", "queue_len"])
     if stream is not None:
         stream.close(requests)
         requests.clear()
+        # the run's objects (the day's arrival plan, the processes: cycles, hence collect) go before the
+        # table comes back: the peak is the larger of the two, not their sum
+        del platform, env, arrivals, plans, requests
+        gc.collect()
         table = read_rows(rows_to, row_columns)
     else:
         table = _frame(requests)
-    return RawRun(requests=table, simulated_s=horizon_s, warmup_s=warmup_s,
-                  counters=_counters(platform, snapshot),
-                  timeseries=pd.DataFrame(samples, columns=["t_s", "resource", "in_use", "queue_len"]))
+    return RawRun(requests=table, simulated_s=horizon_s, warmup_s=warmup_s, counters=counters,
+                  timeseries=timeseries)
 
 
 # ---------------------------------------------------------------------------------------------- arrivals
