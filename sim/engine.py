@@ -131,7 +131,7 @@ def _sessions(env, platform: BuiltPlatform, plans, s: Sessions, requests: list[R
     also sets session i+1's, and it resumes the session's generator itself (``_StartedBy``), so a session
     start costs one event, not a driver's timeout plus SimPy's Initialize event."""
     kind_plans_ = [plans[name] for name in s.names]
-    kinds, think = s.kinds.tolist(), s.think_s.tolist()
+    kinds, think = s.kinds, s.think_s  # numpy: each session takes its own slice as lists when it starts
     starts, firsts, counts, chats = s.start_s.tolist(), s.first.tolist(), s.n_messages.tolist(), \
         s.chat_ids.tolist()
     n = len(starts)
@@ -158,10 +158,14 @@ class _StartedBy(simpy.Process):
 
 
 def _session(env, platform: BuiltPlatform, kind_plans_, kinds, think, first, count, chat_id, requests):
-    """A user's chat: each message after the previous reply plus a think time (closed within a session)."""
+    """A user's chat: each message after the previous reply plus a think time (closed within a session).
+
+    ``kinds``/``think`` are the whole day's arrays; the session converts only its own messages to Python
+    values (as lists: the same numbers), so that a 1M-DAU day does not hold 10M Python floats at once."""
     run = platform.ingress.run
-    last = first + count - 1
-    for j in range(first, last + 1):
+    kinds, think = kinds[first:first + count].tolist(), think[first:first + count].tolist()
+    last = count - 1
+    for j in range(count):
         plan = kind_plans_[kinds[j]]
         # env._now: the clock without the property call (see sim.resources)
         req = Request(platform.next_id(), plan.name, env._now, chat_id)
