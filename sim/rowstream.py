@@ -90,14 +90,13 @@ def _schema() -> pa.Schema:
 
 def read_rows(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
     """The streamed table in the in-memory path's order and dtypes (``kind``/``error`` categorical).
-    Column by column, so that the peak is the file's columns plus one, not two copies of the table."""
+    Read column by column, so that the peak is the table plus one column, not two copies of it."""
     names = list(FIELDS) if columns is None else list(columns)
-    table = pq.read_table(path, columns=names + [SEQ])
-    order = np.argsort(table.column(SEQ).to_numpy(), kind="stable")
+    file = pq.ParquetFile(path)
+    order = np.argsort(file.read(columns=[SEQ]).column(SEQ).to_numpy(), kind="stable")
     out = {}
-    for name in names:
-        col = table.column(name)
-        table = table.drop_columns([name])  # let go of the arrow copy as soon as the column is converted
+    for name in names:  # one column of the file in memory at a time, beside the table being built
+        col = file.read(columns=[name]).column(name)
         if name in _STRINGS:  # as pd.Categorical(values) does: the distinct values, sorted, as categories
             coded = col.combine_chunks().dictionary_encode()
             words = coded.dictionary.to_pylist()
