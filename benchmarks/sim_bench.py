@@ -83,7 +83,7 @@ def _case(name: str) -> dict:
         dau = 10_000 if name == "win10k" else 100_000
         sc = load_scenario(None, [f"workload.dau={dau}", "horizon.start=17:50"])
         hours = 70 / 60
-    elif name.startswith("stream"):  # a whole day, rows streamed to parquet (issue 12: 1M DAU)
+    elif name.startswith(("stream", "grown")):  # a whole day, grown platform; stream*: rows to parquet
         sc = load_scenario(None, grown(_dau(name)))
         hours = None
     else:
@@ -126,8 +126,8 @@ def grown(dau: int) -> list[str]:
 
 
 def _dau(name: str) -> int:
-    """stream100k -> 100000, stream1m -> 1000000"""
-    digits = name.removeprefix("stream")
+    """stream100k -> 100000, stream1m -> 1000000 (grown100k: the same, in memory)"""
+    digits = name.removeprefix("stream").removeprefix("grown")
     return int(digits[:-1]) * (1000 if digits.endswith("k") else 1_000_000)
 
 
@@ -158,11 +158,15 @@ def main() -> int:
     ap.add_argument("--stream", default="", metavar="DAU,…",
                     help="also whole days with rows streamed to parquet at these DAU (e.g. 100k,1m): "
                          "only these cases (and the baseline) run")
+    ap.add_argument("--in-memory", action="store_true",
+                    help="with --stream: each day also without streaming (grown<DAU>), to compare memory")
     args = ap.parse_args()
     cases = ["baseline", "mmc", "default"] + ([] if args.quick else ["dau100k"])
     cases += ["win10k", "win100k"] if args.windows else []
     if args.stream:
-        cases = ["baseline"] + [f"stream{d.strip().lower()}" for d in args.stream.split(",") if d.strip()]
+        levels = [d.strip().lower() for d in args.stream.split(",") if d.strip()]
+        hows = ("stream", "grown") if args.in_memory else ("stream",)
+        cases = ["baseline"] + [f"{how}{d}" for d in levels for how in hows]
     res = {}
     for name in cases:
         print(f"running {name}…", file=sys.stderr, flush=True)
