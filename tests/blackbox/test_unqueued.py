@@ -39,3 +39,23 @@ def test_an_update_never_taken_is_not_a_sample_and_the_input_is_not_changed():
     tl = _tl([(NAN, NAN, NAN, NAN), (0.0, NAN, NAN, 1.0)])
     out = mark_unqueued(tl, 1)
     assert out["queued"].tolist() == [True, False] and "queued" not in tl
+
+
+def _held(x_per_s: float, limit: int = 2) -> tuple[float, list[str]]:
+    from botcap.sim.calibrate.blackbox import ASSUMED_RTT_S, BlackboxFits, _held_excess
+
+    fits = BlackboxFits()
+    s = {"work_outside_claude": {"completions_per_s": x_per_s},
+         "levels": [{"level": 0, "rate_per_s": 3.0}, {"level": 1, "rate_per_s": 20.0}]}
+    good = pd.DataFrame({"kind": ["a"] * 4 + ["b"] * 4, "post_s": 0.0,
+                         "pre_s": np.array([0.1] * 4 + [0.2] * 4) + ASSUMED_RTT_S})
+    tl = pd.DataFrame({"kind": ["a", "b", "b", "a"], "level": [1, 1, 1, 1]})   # half and half at the knee
+    return _held_excess(fits, s, good, tl, limit), fits.notes
+
+
+def test_the_time_beside_a_limit_is_what_the_knee_did_not_hold():
+    # 0.15 s at low load at the knee's mix; a limit of 2 held at 16/s: 0.125 s per update, 25 ms beside it
+    excess, notes = _held(16.0)
+    assert abs(excess - 0.025) < 1e-9 and "25.0 ms per update taken off" in notes[0]
+    assert _held(10.0) == (0.0, [])           # a knee slower than the samples: nothing added
+    assert abs(_held(1000.0)[0] - 0.05) < 1e-9   # never more than half the shortest kind's 0.1 s
