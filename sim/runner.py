@@ -60,6 +60,12 @@ class SimResult:
     @cached_property
     def requests(self) -> pd.DataFrame:
         """Every replication's rows after the warm-up, pooled, with a ``replication`` column."""
+        if len(self.replications) == 1:  # no copy of the table (assign, then concat, made two: 1M DAU)
+            r = self.replications[0]
+            one = r.requests.copy(deep=False)
+            one["replication"] = r.index
+            one.index = pd.RangeIndex(len(one))
+            return one
         frames = [r.requests.assign(replication=r.index) for r in self.replications]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
