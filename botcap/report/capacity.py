@@ -235,8 +235,9 @@ def capacity_part(ctx, a1_rows: list[dict], modes, growth_dau) -> dict:
             }
         )
         parts.append(
-            f"{m}: at most {{{m}_cap}} DAU (at {{{m}_cap_n}} instances; capacity scales "
-            f"{{{m}_eff}} with instances), instances for {ctx.base.workload.dau:,} DAU: {{{m}_need}}."
+            f"{m}: at most {{{m}_cap}} DAU (at {{{m}_cap_n}} instances; from the fewest to the most "
+            f"instances capacity grows {{{m}_eff}} of linear); instances for {ctx.base.workload.dau:,} DAU: "
+            f"{{{m}_need}}."
         )
     values["dau"], fmt["dau"] = ctx.base.workload.dau, "int"
     text = "Capacity under {slo_used}: " + " ".join(parts)

@@ -33,12 +33,14 @@ INSTANCES_PATH = "platform.instances"
 
 
 def scaled_space(space, dau: int, ref_dau: int = 10_000):
-    """The optimizer's space with its instance counts scaled by max(1, dau / ref_dau) (rounded up), so a
-    larger level searches proportionally larger fleets instead of being pruned wholesale."""
+    """The optimizer's space with its instance counts and the same counts scaled by max(1, dau / ref_dau)
+    (rounded up): a larger level also searches proportionally larger fleets, and still the small ones
+    (a fleet need not grow with DAU when Claude, not the bot, is the bottleneck)."""
     factor = max(1.0, dau / ref_dau)
     dims = dict(space.dimensions)
     if INSTANCES_PATH in dims and isinstance(dims[INSTANCES_PATH], list):
-        dims[INSTANCES_PATH] = sorted({max(1, math.ceil(n * factor)) for n in dims[INSTANCES_PATH]})
+        base = dims[INSTANCES_PATH]
+        dims[INSTANCES_PATH] = sorted(set(base) | {max(1, math.ceil(n * factor)) for n in base})
     return space.model_copy(update={"dimensions": dims})
 
 

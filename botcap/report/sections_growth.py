@@ -69,10 +69,12 @@ def growth(ctx, a1_section: dict | None) -> tuple[dict, list[str]]:
                 "how": how,
                 "instances": cfg.get("platform.instances"),
                 "haiku_share": cfg.get("haiku_routing_share"),
-                "claude_concurrency": cfg.get("platform.claude.concurrency_per_instance"),
-                "pooler": cfg.get("platform.db.pooler"),
-                "neon": cfg.get("neon"),
-                "cap_per_slot": cfg.get("scheduler.cap_per_slot"),
+                "config": ", ".join(
+                    f"{k.split('.')[-1]}={v}"
+                    for k, v in cfg.items()
+                    if k not in ("platform.instances", "haiku_routing_share")
+                )
+                or "none",
                 "slo_met": met,
                 "simulated_replications": reps,
                 "monthly_cost_usd": total,
@@ -136,7 +138,7 @@ def growth(ctx, a1_section: dict | None) -> tuple[dict, list[str]]:
         "and cost per DAU?",
         rule=f"Per level, botcap sim optimize (docs/sweep.md: configurations of the default space walked in "
         f"increasing monthly cost, the DES confirming the SLO with common seeds) with at most {budget} "
-        f"simulated replications, the space's instance counts scaled by max(1, DAU/10K). A level is "
+        f"simulated replications, the space's instance counts plus the same x max(1, DAU/10K). A level is "
         f"simulated when its estimated wall time (previous level's seconds per simulated replication x DAU "
         f"ratio x budget) is <= {limit_s:g} s; otherwise the largest simulated winner is carried up with "
         f"its instances scaled by DAU (extrapolated: priced, not judged). Cost: botcap cost with the "
@@ -147,10 +149,7 @@ def growth(ctx, a1_section: dict | None) -> tuple[dict, list[str]]:
             ("how", "how", "text"),
             ("instances", "instances", "int"),
             ("haiku_share", "Haiku share", "pct"),
-            ("claude_concurrency", "Claude conc./inst.", "int"),
-            ("pooler", "pooler", "text"),
-            ("neon", "Neon", "text"),
-            ("cap_per_slot", "cap/slot", "int"),
+            ("config", "rest of the configuration", "text"),
             ("slo_met", "SLO met", "bool"),
             ("simulated_replications", "sim. replications", "int"),
             ("monthly_cost_usd", "monthly cost", "usd"),
