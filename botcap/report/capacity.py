@@ -134,8 +134,20 @@ def _lowest_p95(rows: list[dict], kinds) -> dict[str, float | None]:
     return out
 
 
+def _outcome(get) -> dict:
+    """A search's result, or a result saying it failed (no capacity, the error named): one search that
+    raises leaves the others standing, and nothing is made up for it."""
+    try:
+        return get()
+    except Exception as exc:  # noqa: BLE001 -- said in the row, never a number
+        msg = f"search failed: {type(exc).__name__}: {str(exc)[:200]}"
+        return {"capacity": None, "failed_at": None, "evaluations": [], "uncertainty": {}, "error": msg}
+
+
 def _binding(found: dict) -> str:
     """The first violation of the smallest load seen to fail: what bounds the capacity."""
+    if found.get("error"):
+        return found["error"]
     failed = [e for e in found["evaluations"] if not e["met"]]
     if not failed:
         return "none seen to fail"
@@ -171,9 +183,9 @@ def capacity_part(ctx, a1_rows: list[dict], modes, growth_dau) -> dict:
     }
     if ctx.executor is not None:
         futures = [ctx.executor.submit(capacity_search, sc, **kw) for _, _, sc in jobs]
-        found = [f.result() for f in futures]
+        found = [_outcome(f.result) for f in futures]
     else:
-        found = [capacity_search(sc, **kw) for _, _, sc in jobs]
+        found = [_outcome(lambda sc=sc: capacity_search(sc, **kw)) for _, _, sc in jobs]
     rows, by_mode = [], {m: {} for m in modes}
     for (m, n, _), f in zip(jobs, found, strict=True):
         u = f.get("uncertainty") or {}

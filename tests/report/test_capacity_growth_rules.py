@@ -71,3 +71,14 @@ def test_larger_levels_search_proportionally_larger_fleets():
     big = scaled_space(space, 100_000).dimensions["platform.instances"]
     assert big == sorted(set(base) | {10 * n for n in base})  # small fleets stay searchable
     assert space.dimensions["platform.instances"] == base  # the space itself is untouched
+
+
+def test_a_capacity_search_that_raises_is_a_row_without_a_number():
+    from botcap.report.capacity import _binding, _outcome
+
+    def boom():
+        raise RuntimeError("capacity search did not converge in 60 runs")
+
+    row = _outcome(boom)
+    assert row["capacity"] is None and "RuntimeError" in _binding(row)
+    assert instances_needed({5: row["capacity"]}, 1000)[0] is None
