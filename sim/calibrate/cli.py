@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from botcap.cliutil import JsonFlag, emit_json
-from botcap.errors import BadInput
+from botcap.outdir import atomic_dir, check_out_dir
 
 __all__ = ["register", "calibrate_command"]
 
@@ -95,15 +95,20 @@ def calibrate_command(
 ) -> None:
     """Fit the model's service times from load-test runs and check it on held-out load levels."""
     from botcap.sim.calibrate.core import calibrate, parse_holdout
+    from botcap.sim.calibrate.writer import check_scenario_out
 
-    if out is not None and out.exists() and out.is_dir():
-        raise BadInput(f"--out: {out} is a directory (expected a YAML file name)")
+    if out is not None:  # both outputs checked before any work: the user's files are never replaced
+        check_scenario_out(out)
+        check_out_dir(out.with_suffix(".plots"), flag="--out (its NAME.plots/ folder)")
     result = calibrate(run_dirs, scenario_file=scenario, holdout=parse_holdout(holdout), out=out,
                        replications=replications, seed=seed, bootstrap_draws=bootstrap)
     if out is not None:
         from botcap.sim.calibrate.plots import write_plots
 
-        result.report["plots"] = [str(p) for p in write_plots(result.report, out.with_suffix(".plots"))]
+        plots = out.with_suffix(".plots")
+        with atomic_dir(plots, command="botcap calibrate", flag="--out (its NAME.plots/ folder)") as tmp:
+            names = [p.name for p in write_plots(result.report, tmp)]
+        result.report["plots"] = [str(plots / n) for n in names]
     if json_:
         emit_json(result.report)
     else:

@@ -16,7 +16,9 @@ import yaml
 from botcap.errors import BadInput
 from botcap.scenario import load_scenario
 
-__all__ = ["scenario_text", "write_scenario"]
+__all__ = ["HEADER", "check_scenario_out", "scenario_text", "write_scenario"]
+
+HEADER = "# Calibrated by `botcap calibrate`"
 
 
 def _fmt(v) -> str:
@@ -28,7 +30,7 @@ def scenario_text(doc: dict) -> str:
     cal = doc["calibration"]
     source = ("the fakes' timelines of a black-box bot" if any("assumed " in n for n in cal.get("notes", []))
               else "stage timings of the staging bot")
-    lines = [f"# Calibrated by `botcap calibrate` from these RunBundles ({source}):"]
+    lines = [f"{HEADER} from these RunBundles ({source}):"]
     lines += [f"#   {run}" for run in cal["runs"]]
     lines.append(f"# created {cal['created_utc']}; fitted on load levels "
                  f"{', '.join(f'{r:g}/s' for r in cal['fitted_rates_per_s']) or '-'}; held out "
@@ -44,13 +46,41 @@ def scenario_text(doc: dict) -> str:
     return "\n".join(lines) + "\n" + body
 
 
+def check_scenario_out(path: str | Path, *, flag: str = "--out") -> Path:
+    """Refuse, before any work, an ``--out`` file botcap may not write: a folder, a place that cannot
+    be written (``botcap.inputs.check_out_path``'s rules for its folder), or an existing file that is
+    not a scenario ``botcap calibrate`` wrote (its first line is ``HEADER``): the user's own file is
+    never replaced. A calibrated scenario from an earlier run is replaced, as re-running should."""
+    from botcap.inputs import FORBIDDEN_ROOTS, clip
+
+    p = Path(path)
+    if not str(path).strip() or "\x00" in str(path):
+        raise BadInput(f"{flag}: must be a YAML file name (got {clip(repr(str(path)))})")
+    if p.is_symlink() or (p.exists() and not p.is_file()):
+        raise BadInput(f"{flag}: {clip(str(p))} is not a plain file name (expected a YAML file name)")
+    real = Path(os.path.abspath(p))
+    for root in FORBIDDEN_ROOTS:
+        if real == Path(root) or Path(root) in real.parents:
+            raise BadInput(f"{flag}: must not be under {root} (got {clip(str(p))})")
+    if not p.parent.is_dir():
+        raise BadInput(f"{flag}: {clip(str(p.parent))} does not exist")
+    if not os.access(p.parent, os.W_OK):
+        raise BadInput(f"{flag}: {clip(str(p.parent))} is not writable")
+    if p.exists():
+        try:
+            with p.open("rb") as f:
+                first = f.readline(200)
+        except OSError as e:
+            raise BadInput(f"{flag}: cannot read {clip(str(p))} ({e.strerror or e})") from None
+        if not first.startswith(HEADER.encode()):
+            raise BadInput(f"{flag}: {clip(str(p))} exists and was not written by botcap calibrate; "
+                           "not replaced (choose another name)")
+    return p
+
+
 def write_scenario(doc: dict, path: str | Path) -> Path:
     """Validate ``doc`` and write it atomically to ``path``; BadInput if it does not validate."""
-    p = Path(path)
-    if p.exists() and p.is_dir():
-        raise BadInput(f"--out: {p} is a directory (expected a YAML file name)")
-    if not p.parent.exists():
-        raise BadInput(f"--out: {p.parent} does not exist")
+    p = check_scenario_out(path)
     load_scenario(data=doc)  # raises BadInput naming the key
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     tmp.write_text(scenario_text(doc), encoding="utf-8")
