@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         json_: JsonFlag = False,
     ) -> None:
         """Start the fakes and N bot instances, print their URLs, run until Ctrl-C or SIGTERM."""
+        from botcap.loadtest.harness.flags import LIMITS
         from botcap.loadtest.staging.stack import StagingStack
 
         sc = load(scenario, set_)
@@ -45,8 +46,9 @@ def register(app: typer.Typer) -> None:
         chosen = mode or sc.platform.mode
         if chosen not in ("webhook", "polling"):
             raise BadInput(f"--mode: must be webhook or polling (got {chosen!r})")
-        if n < 1:
-            raise BadInput(f"--instances: must be >= 1 (got {n})")
+        lo, hi = LIMITS["instances"]
+        if not lo <= n <= hi:  # each instance is a process with its own DB pool: bounded on one machine
+            raise BadInput(f"--instances: must be {lo}..{hi} bot processes on this machine (got {n})")
         folder = workdir or Path(tempfile.mkdtemp(prefix="botcap-staging-"))
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
