@@ -132,7 +132,9 @@ def run_command(
                 warmup_s=warmup)
     p = _matching_flags(p, reply_match, reply_timeout, max_error_rate, stream_quiet, mix, bot_pid)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = out or Path("runs") / f"{p.name}-{stamp}"
+    if out is None:  # the default folder is judged by the same rules as a named one, before any load
+        from botcap.outdir import check_out_dir
+        out = check_out_dir(Path("runs") / f"{p.name}-{stamp}")
     opts = RunOptions(profile=p, out=out, scenario=load(scenario, None), target=target or None,
                       telegram_url=telegram_url, bot_token=bot_token, webhook_secret=secret,
                       workers=workers, instances=instances, mode=mode, live=not json_, seed=seed,

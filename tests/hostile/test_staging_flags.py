@@ -26,3 +26,16 @@ def test_instances_outside_the_machines_bound_is_one_line(cli, nothing_starts, v
 def test_instances_that_are_not_a_whole_number_are_refused(cli, nothing_starts, value):
     r = cli.run("staging", "up", "--instances", value)
     assert r.code == 2 and "Traceback" not in r.err and "--instances" in r.err
+
+
+def test_loadtest_runs_default_folder_is_checked_like_a_named_one(cli, monkeypatch, tmp_path):
+    import botcap.loadtest.harness.run as run
+
+    def refuse(*a, **k):
+        raise AssertionError("the load test started before its default --out was checked")
+
+    monkeypatch.setattr(run, "run_load", refuse)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("a file of the user's where runs/ would go")
+    cli.bad("loadtest", "run", "--profile", "smoke", names=("--out", "runs"))
+    assert (tmp_path / "runs").read_text() == "a file of the user's where runs/ would go"
