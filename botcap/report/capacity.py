@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from botcap.report import rules
-from botcap.report.variants import scenario_hash
+from botcap.report.variants import save_json, scenario_hash
 
 __all__ = [
     "CAPACITY_TOLERANCE",
@@ -118,10 +118,7 @@ def capacity_search(
         for e in found["evaluations"]
     ]
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(keep, default=str), encoding="utf-8")
-        tmp.replace(path)
+        save_json(path, keep)
     return keep
 
 

@@ -21,7 +21,7 @@ import math
 import time
 from pathlib import Path
 
-from botcap.report.variants import scenario_hash
+from botcap.report.variants import save_json, scenario_hash
 
 __all__ = ["BUDGET_RUNS", "LEVEL_BUDGET_S", "scaled_space", "plan_level", "carried_up", "simulate_next"]
 
@@ -101,10 +101,7 @@ def plan_level(
     keep["budget_runs"] = budget
     keep["instances_searched"] = sp.dimensions.get(INSTANCES_PATH)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(keep, default=str), encoding="utf-8")
-        tmp.replace(path)
+        save_json(path, keep)
     return keep
 
 

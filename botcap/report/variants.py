@@ -52,6 +52,14 @@ class Window:
         }
 
 
+def save_json(path: Path, data: dict) -> None:
+    """Write a cached result atomically (temporary file, then rename): a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
 def scenario_hash(scenario: Scenario) -> str:
     """sha256 of the resolved scenario (every default filled in), as canonical JSON."""
     doc = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
