@@ -25,6 +25,7 @@ from botcap.sim.claude import OK
 from botcap.sim.claude import ClaudeClient as ModelClient
 from botcap.sim.record import Request
 from botcap.sim.workload import KindPlan
+from policy_helpers import serve_messages
 
 from botcap.sampling import Sampler
 from botcap.scenario import load_scenario
@@ -130,13 +131,7 @@ async def _bot_decisions() -> list[tuple]:
         return web.Response(status=status, body=payloads.error(status, "scripted"), headers=headers,
                             content_type="application/json")
 
-    app = web.Application()
-    app.router.add_post("/v1/messages", messages)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    runner, url = await serve_messages(messages)
     now = [1000.0]
     delays: list[float] = []
 

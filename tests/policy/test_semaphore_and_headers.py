@@ -22,6 +22,7 @@ from botcap.sim.claude import HTTP_529, OK
 from botcap.sim.claude import ClaudeClient as ModelClient
 from botcap.sim.record import Request
 from botcap.sim.workload import KindPlan
+from policy_helpers import serve_messages
 
 from botcap.policy import RetryPolicy
 from botcap.sampling import Sampler
@@ -74,13 +75,7 @@ def test_the_bot_holds_the_semaphore_through_a_backoff():
             body = payloads.message("msg_1", "claude-haiku-4-5", "hi", "end_turn", CacheUsage(3), 1)
             return web.json_response(body)
 
-        app = web.Application()
-        app.router.add_post("/v1/messages", messages)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        runner, url = await serve_messages(messages)
         slept: list[float] = []
 
         async def sleep(s: float) -> None:  # the backoff yields to the loop, as asyncio.sleep does
