@@ -176,17 +176,11 @@ def test_the_generated_pages_cover_every_command_and_scenario_field():
 
 
 # ------------------------------------------------------------------------------- links and citations
-# pages other helpers write this round (issue 14 asks docs/README.md to link them before they exist);
-# a link to one of them is checked as soon as the page is there
-PENDING = {"outputs.md", "calibration.md", "sweep.md", "policy.md", "inputs.md", "report.md", "runbundle.md"}
-
-
 def test_every_relative_link_of_the_docs_resolves():
     broken = []
     for page in PAGES:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
-            pending = page.parent == DOCS and target in PENDING
-            if "://" not in target and not (page.parent / target).exists() and not pending:
+            if "://" not in target and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert broken == []
 
