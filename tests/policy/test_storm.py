@@ -9,14 +9,22 @@ start times and kinds (the measured trace replayed, as calibration does), ``REPL
 fresh seeds for the 529 draws, the latencies and the jitter, pooled. One figure is taken from the
 measurement, as calibration would: the per-attempt overhead beyond the fake's own latency (loopback,
 the SDK, the event loop on a shared machine), the model's ``rtt_s``, estimated from the calls answered
-at the first attempt (mean measured time minus the scenario's mean ttft + output / speed); nothing the
-retry policy, the buckets or the 529s decide is fitted.
+at the first attempt: the client's time minus the fake's own time for that call (its call log, linked
+by the ``#r`` marker each prompt carries). Not the scenario's mean service: the ~130 calls per kind
+drawn from a lognormal with cv 0.8 have a sample mean ~0.03 s off the scenario's, more than the
+overhead itself, and the p50 moves ~0.2 s per 0.02 s of ``rtt_s`` here (retry-after is whole seconds,
+so a late attempt misses the refill). Nothing the retry policy, the buckets or the 529s decide is
+fitted.
 
 Compared per kind, within ``TOL`` = 10 %: the error rate (calls failed after their retries), the
 retries per request, and the p50 and p95 of the time from arrival to outcome (failures stay inside
-the percentiles, at the time they failed). The breaker is set out of reach (its decisions are checked
-event by event in test_same_decisions.py; a 60 s open spell would make a 40 s run one coin toss), and
-the semaphore does not bind (a saturated semaphore has no steady state to compare).
+the percentiles, at the time they failed). A percentile that lands where the distribution is thin
+(the simple kind's p50 sits just below the ~47 % atom of calls that failed after three attempts at
+~2.0 s, so ±3 % of mass moves it ±0.2 s) may instead agree in probability: the measured value's
+rank in the predicted distribution within the 99 % sampling band of a quantile of n measurements.
+The breaker is set out of reach (its decisions are checked event by event in test_same_decisions.py;
+a 60 s open spell would make a 40 s run one coin toss), and the semaphore does not bind (a saturated
+semaphore has no steady state to compare).
 """
 
 from __future__ import annotations
@@ -125,30 +133,31 @@ async def _drain(url: str, session: aiohttp.ClientSession) -> list[asyncio.Task]
     return senders
 
 
-async def _measure(url: str, scenario, arrivals) -> list[tuple[str, bool, int, float, float]]:
-    """(kind, ok, retries, seconds from start to outcome, start) per request, on the bot's client."""
+async def _measure(url: str, scenario, arrivals) -> list[tuple[str, bool, int, float, float, str]]:
+    """(kind, ok, retries, seconds from start to outcome, start, marker) per request, on the bot's
+    client; the marker ends the prompt, so that the fake's call log names the request."""
     client = BotClient(scenario, url, "sk-ant-storm", rng=np.random.default_rng(SEED))
     results = []
 
-    async def one(kind: str, t0: float) -> None:
+    async def one(kind: str, t0: float, marker: str) -> None:
         model, _, max_tokens = KINDS[kind]
         t_start = time.perf_counter()
         try:
-            reply = await client.complete(model, "Tell me something about the weather.", max_tokens)
+            reply = await client.complete(model, f"Tell me something about the weather. {marker}", max_tokens)
             ok, attempts = True, reply.attempts
         except ClaudeUnavailable as e:
             ok, attempts = False, int(str(e).split("after ")[1].split(" ")[0])
-        results.append((kind, ok, attempts - 1, time.perf_counter() - t_start, t_start - t0))
+        results.append((kind, ok, attempts - 1, time.perf_counter() - t_start, t_start - t0, marker))
 
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     try:
         senders = await _drain(url, session)
         tasks, t0 = [], time.perf_counter()
-        for at, kind in arrivals:
+        for i, (at, kind) in enumerate(arrivals):
             delay = t0 + at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(kind, t0)))
+            tasks.append(asyncio.create_task(one(kind, t0, f"#r{i:08x}")))
         await asyncio.gather(*tasks, *senders)
     finally:
         await client.close()
@@ -156,20 +165,18 @@ async def _measure(url: str, scenario, arrivals) -> list[tuple[str, bool, int, f
     return results
 
 
-def _overhead_s(measured, claude) -> float:
-    """Mean time of a call answered at its first attempt minus its mean service at the fake."""
-    excess = []
-    for kind, ok, retries, took, _ in measured:
-        if ok and retries == 0:
-            model, out_tokens, _ = KINDS[kind]
-            m = claude.models[model]
-            excess.append(took - (m.ttft_s.mean + out_tokens / m.output_tokens_per_s))
+def _overhead_s(measured, calls: list[dict]) -> float:
+    """Mean time of a call answered at its first attempt minus the fake's own time for that call."""
+    served = {c["marker"]: c["ended_at"] - c["arrived_at"] for c in calls if c["status"] == 200}
+    excess = [took - served[marker] for _, ok, retries, took, _, marker in measured
+              if ok and retries == 0 and marker in served]
+    assert len(excess) > 100, f"only {len(excess)} first-attempt calls linked to the fake's log"
     return max(0.001, float(np.mean(excess)))
 
 
 def _predict(scenario, measured, rtt_s: float) -> list[tuple[str, bool, int, float, float]]:
     claude, results = scenario.platform.claude, []
-    arrivals = sorted((start, kind) for kind, _, _, _, start in measured)
+    arrivals = sorted((start, kind) for kind, _, _, _, start, _ in measured)
     for rep in range(REPLICATIONS):
         env = simpy.Environment()
         counters = new_counters(claude.models)["claude"]
@@ -212,6 +219,7 @@ def storm():
         url = json.loads(child.stdout.readline())["url"]
         measured = asyncio.run(_measure(url, scenario, arrivals))
         by_status = asyncio.run(_stats(url))["by_status"]
+        calls = asyncio.run(_calls(url))
     finally:
         child.send_signal(signal.SIGTERM)
         try:
@@ -219,7 +227,7 @@ def storm():
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-    overhead = _overhead_s(measured, scenario.platform.claude)
+    overhead = _overhead_s(measured, calls)
     predicted = _predict(scenario, measured, overhead)
     return measured, predicted, {"overhead_s": overhead, **{f"http_{k}": v for k, v in by_status.items()}}
 
@@ -227,6 +235,12 @@ def storm():
 async def _stats(url: str) -> dict:
     async with aiohttp.ClientSession() as s, s.get(f"{url}/_fake/stats") as r:
         return await r.json()
+
+
+async def _calls(url: str) -> list[dict]:
+    """The fake's call log, every row (one page holds this run's few thousand)."""
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/_fake/calls", params={"limit": "1000000"}) as r:
+        return (await r.json())["result"]
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -240,5 +254,16 @@ def test_the_model_predicts_the_bots_claude_client_under_a_429_529_storm(storm, 
     # busy for the client to keep time (measured 0.02-0.06 s at load 5-9 on 2 cores; 0.8 s once at 9)
     assert fake["overhead_s"] < 0.25, f"machine too busy: {fake['overhead_s']:.2f} s per attempt"
     assert 0.05 < m["error_rate"] < 0.9 and m["retries_per_request"] > 0.5  # a storm, not a calm
-    for key in ("error_rate", "retries_per_request", "p50_s", "p95_s"):
+    for key in ("error_rate", "retries_per_request"):
         assert m[key] == pytest.approx(p[key], rel=TOL), (key, m, p)
+    predicted_s = np.sort([r[3] for r in predicted if r[0] == kind])
+    for key, q in (("p50_s", 0.50), ("p95_s", 0.95)):
+        # within TOL, or (a quantile that falls where the distribution has little mass, e.g. the p50
+        # here, just below the atom of calls failed after their retries at ~2.0 s) the measured value
+        # sits at the predicted distribution's q-th quantile within the 99 % sampling band of a
+        # quantile from m["n"] measurements: |rank - q| <= 2.58 sqrt(q (1 - q) / n)
+        rank = float(np.searchsorted(predicted_s, m[key], side="right")) / len(predicted_s)
+        band = 2.58 * float(np.sqrt(q * (1 - q) / m["n"]))
+        print(f"{kind} {key}: measured {m[key]:.3f} s = the predicted {rank:.3f} quantile "
+              f"(q {q} +- {band:.3f})")
+        assert m[key] == pytest.approx(p[key], rel=TOL) or abs(rank - q) <= band, (key, rank, m, p)
