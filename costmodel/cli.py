@@ -93,7 +93,9 @@ def _summary(d: dict) -> str:
               "", "mitigations (monthly cost, saving):"]
     for name, m in d["mitigations"].items():
         lines.append(f"  {name:<15}{_usd(m['monthly_cost_usd']):>14}{_usd(m['monthly_saving_usd']):>14}"
-                     f"  ({m['saving_share']:.1%})")
+                     f"  ({m['saving_share']:.1%})"
+                     + (f"  not batched on {', '.join(m['batch_unpriced_models'])}: no Batch API price"
+                        if m.get("batch_unpriced_models") else ""))
     cap = d["capacity"]
     lines.append("")
     lines.append("capacity: " + ("ok" if cap["ok"] else "PLAN CANNOT CARRY THE LOAD"))

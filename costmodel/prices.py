@@ -40,7 +40,7 @@ class ModelPrice:
 
     api_model: str
     rates_mtok_usd: dict[str, float]
-    batch_rates_mtok_usd: dict[str, float]
+    batch_rates_mtok_usd: dict[str, float] | None   # None: the source has no Batch API price for it
     source: str
     as_of: str
     long_context_threshold_tokens: int | None = None
@@ -50,7 +50,8 @@ class ModelPrice:
     def to_dict(self) -> dict:
         out = {"api_model": self.api_model, "source": self.source, "as_of": self.as_of,
                **{f"{k}_mtok_usd": v for k, v in self.rates_mtok_usd.items()},
-               "batch": {f"{k}_mtok_usd": v for k, v in self.batch_rates_mtok_usd.items()}}
+               "batch": None if self.batch_rates_mtok_usd is None
+               else {f"{k}_mtok_usd": v for k, v in self.batch_rates_mtok_usd.items()}}
         if self.long_context_threshold_tokens is not None:
             out["long_context"] = {"threshold_tokens": self.long_context_threshold_tokens,
                                    **{f"{k}_mtok_usd": v for k, v in
@@ -87,12 +88,16 @@ class GenaiPricesSource:
             return None
         std = model.get_prices(self._when)
         batch = model.get_prices(self._when, {"processing": "batch"})
-        if batch == std:  # no batch variant for this model: no discount known here
-            return None
         rates, lc_start, lc_rates = _split_tiers(std)
-        b_rates, _, b_lc_rates = _split_tiers(batch)
         if any(rates.get(k) is None for k in RATE_KEYS):
             return None
+        if batch == std:
+            # no batch variant in the data (older models): the standard rates are known, the Batch API
+            # discount is not; a tier that batches on this model is refused, the batch mitigation
+            # leaves it out and says so (costmodel/unit.py), rather than refusing the whole model
+            return ModelPrice(api_model, rates, None, self.name, self.as_of, lc_start,
+                              lc_rates if lc_start else None, None)
+        b_rates, _, b_lc_rates = _split_tiers(batch)
         return ModelPrice(api_model, rates, b_rates, self.name, self.as_of, lc_start,
                           lc_rates if lc_start else None, b_lc_rates if lc_start else None)
 

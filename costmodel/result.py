@@ -238,13 +238,15 @@ def run_cost(scenario, *, from_sim: str | None = None, draws: int | None = None,
     }
     mit: dict = {}
     for name in (*mitigations.MITIGATIONS, "combined"):
-        mb = build(scenario, book, tiers=mitigations.mitigated_tiers(name, scenario), model_scale=scale)
+        mb = build(scenario, book, tiers=mitigations.mitigated_tiers(name, scenario), model_scale=scale,
+                   unpriced_batch="drop")
         mr = evaluate(mb)
         m_cost = _f(mr["monthly_cost"])
         mit[name] = {"monthly_cost_usd": m_cost, "monthly_saving_usd": cost - m_cost,
                      "saving_share": (cost - m_cost) / cost if cost else 0.0,
                      "claude_monthly_usd": _f(mr["claude_monthly"]),
-                     "break_even_paying_users": _f(mr["break_even_paying_users"])}
+                     "break_even_paying_users": _f(mr["break_even_paying_users"]),
+                     "batch_unpriced_models": list(mb.batch_unpriced)}
     data["mitigations"] = mit
     neon_price = book.plan("neon", c.infra.neon.plan)
     per_cu = float(book.plan("neon").get("max_connections_per_cu", 419))

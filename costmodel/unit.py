@@ -17,11 +17,13 @@ Conventions (where the issue was silent):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from botcap.costmodel.prices import RATE_KEYS, PriceBook
 from botcap.costmodel.volumes import Lines, build_lines
+
+from botcap.errors import BadInput
 
 __all__ = ["FACTORS", "Built", "build", "evaluate"]
 
@@ -52,6 +54,7 @@ class Built:
     cac_usd: float | None
     base: dict[str, float]
     membership: np.ndarray = field(repr=False)   # (tiers, lines) one-hot
+    batch_unpriced: tuple[str, ...] = ()         # API models whose batch share was dropped: no batch price
 
 
 def _infra_numbers(scenario, book: PriceBook) -> dict[str, float]:
@@ -88,16 +91,35 @@ def _infra_numbers(scenario, book: PriceBook) -> dict[str, float]:
     return n
 
 
-def build(scenario, book: PriceBook, tiers=None, model_scale: dict[str, float] | None = None) -> Built:
-    """Arrays for ``evaluate`` from a scenario (``tiers`` replaces costs.tiers, e.g. a mitigation)."""
+def build(scenario, book: PriceBook, tiers=None, model_scale: dict[str, float] | None = None,
+          unpriced_batch: str = "refuse") -> Built:
+    """Arrays for ``evaluate`` from a scenario (``tiers`` replaces costs.tiers, e.g. a mitigation).
+
+    A stream batched on a model whose price source has no Batch API price (older models in
+    genai-prices): ``unpriced_batch="refuse"`` raises BadInput naming the tier, kind and model (a
+    user's own tiers); ``"drop"`` prices that stream at standard rates and names the model in
+    ``Built.batch_unpriced`` (a mitigation: it cannot be priced on that model, so it is not counted).
+    """
     c = scenario.costs
     tiers = c.tiers if tiers is None else tiers
     lines = build_lines(scenario, tiers)
     api = {key: m.api_model for key, m in scenario.platform.claude.models.items()}
     prices = [book.claude[api[m]] for m in lines.model]
+    unbatched = [i for i, p in enumerate(prices)
+                 if p.batch_rates_mtok_usd is None and lines.batch_share[i] > 0]
+    if unbatched and unpriced_batch == "refuse":
+        i = unbatched[0]
+        raise BadInput(f"costs.tiers.{lines.tier_names[lines.tier[i]]}.batch_share.{lines.kind[i]}: "
+                       f"{prices[i].api_model} has no Batch API price in {prices[i].source}; allowed: 0, "
+                       f"or price it in costs.prices.override_file (batch_discount)")
+    if unbatched:
+        share = lines.batch_share.copy()
+        share[unbatched] = 0.0
+        lines = replace(lines, batch_share=share)
 
     def col(get) -> dict[str, np.ndarray]:
-        return {k: np.array([get(p).get(k, 0.0) for p in prices], dtype=float) for k in RATE_KEYS}
+        return {k: np.array([(get(p) or p.rates_mtok_usd).get(k, 0.0) for p in prices], dtype=float)
+                for k in RATE_KEYS}
 
     thr = np.array([p.long_context_threshold_tokens or np.inf for p in prices], dtype=float)
     scale = np.array([(model_scale or {}).get(m, 1.0) for m in lines.model], dtype=float)
@@ -118,7 +140,8 @@ def build(scenario, book: PriceBook, tiers=None, model_scale: dict[str, float] |
         infra=_infra_numbers(scenario, book), month_days=c.month_days,
         subscription_days=rev.subscription_days, hold_days=rev.hold_days, cac_usd=rev.cac_usd,
         base={"payout_usd_per_star": rev.payout_usd_per_star, "refund_rate": rev.refund_rate},
-        membership=membership)
+        membership=membership,
+        batch_unpriced=tuple(sorted({prices[i].api_model for i in unbatched})))
 
 
 def _arr(x) -> np.ndarray:

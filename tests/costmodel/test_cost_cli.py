@@ -51,6 +51,10 @@ def _run(capsys, *args):
     (["--set", "platform.claude.models.haiku.api_model=claude-nope-1"],
      "no price for api_model 'claude-nope-1'"),
     (["--set", "costs.prices.override_file=/nonexistent/p.yaml"], "costs.prices.override_file: /nonexistent"),
+    # genai-prices prices claude-opus-4-1 but has no Batch API variant for it: batching on it is refused
+    (["--set", "platform.claude.models.sonnet.api_model=claude-opus-4-1",
+      "--set", "costs.tiers.T1.batch_share={digest: 0.5}"],
+     "costs.tiers.T1.batch_share.digest: claude-opus-4-1 has no Batch API price"),
     (["--draws", "-1"], "--draws: must be from 0 to 1,000,000 (got -1)"),
     (["--from-sim", "/nonexistent/summary.json"], "--from-sim /nonexistent/summary.json: no such file"),
 ])
@@ -116,3 +120,24 @@ def test_a_partial_day_sim_is_scaled_by_its_share_of_the_diurnal_traffic(tmp_pat
     f.write_text(json.dumps({"replications": 1, "simulated_s": 87000, "warmup_s": 600, "measured_s": 86400,
                              "claude": {"tokens": {"haiku": {"input": 1000}}}}))
     assert sim_tokens_per_day(f, default_scenario)["haiku"]["input"] == pytest.approx(1000.0)
+
+
+def test_a_model_without_a_batch_price_is_priced_and_the_batch_mitigation_says_it_left_it_out(capsys):
+    """Older models in genai-prices have standard rates but no batch variant: the model is priced
+    (it was refused whole), its tokens cost what genai-prices says, and the batch mitigation cannot
+    count a discount nobody published: it saves nothing on that model and names it."""
+    code, out, _ = _run(capsys, "--set", "platform.claude.models.sonnet.api_model=claude-opus-4-1",
+                        "--draws", "0", "--json")
+    assert code == 0
+    d = json.loads(out)
+    opus = d["prices"]["claude"]["sonnet"]
+    assert opus["api_model"] == "claude-opus-4-1" and opus["batch"] is None
+    assert opus["output_mtok_usd"] == 75.0
+    batch, combined = d["mitigations"]["batch_digests"], d["mitigations"]["combined"]
+    assert batch["batch_unpriced_models"] == ["claude-opus-4-1"] == combined["batch_unpriced_models"]
+    assert d["mitigations"]["haiku_routing"]["batch_unpriced_models"] == []
+    # digests run on Sonnet (here Opus 4.1) by default: with no batch price nothing is saved
+    assert batch["monthly_saving_usd"] == 0.0
+    code, out, _ = _run(capsys, "--set", "platform.claude.models.sonnet.api_model=claude-opus-4-1",
+                        "--draws", "0")
+    assert code == 0 and "not batched on claude-opus-4-1: no Batch API price" in out
