@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from botcap.sim.calibrate.fit import MIN_SAMPLES, Fit, fit_positive
+from botcap.sim.calibrate.patch import set_key as _set
 from botcap.sim.calibrate.structure import UNLIMITED, infer_structure
 from botcap.sim.calibrate.timeline import claude_calls, timeline
 
@@ -62,14 +63,6 @@ class BlackboxFits:
 
     def assume(self, key: str, value, why: str) -> None:
         self.assumed.append({"key": key, "value": value, "why": why})
-
-
-def _set(patch: dict, dotted: str, value) -> None:
-    node = patch
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-    node[keys[-1]] = value
 
 
 def check_calibratable(bundles) -> None:

@@ -66,7 +66,7 @@ def test_levels_past_the_knee_are_told_apart(ladder_bundle):
     # the synthetic platform answers at most ~3 requests/s: at 4 and 5/s its replies per second fall
     # short of the arrival rate by more than 10% (3.1 and 2.9/s); at 3/s it still keeps up (2.8/s)
     from botcap.sim.calibrate.predict import measured_frame
-    from botcap.sim.calibrate.stages import _below_knee
+    from botcap.sim.calibrate.stage_rows import _below_knee
 
     b = read_bundles([ladder_bundle])[0]
     assert [_below_knee(measured_frame(b), lv) for lv in b.levels] == [True, True, True, True, False, False]
@@ -98,7 +98,7 @@ def test_a_run_at_a_claude_time_scale_writes_the_real_api_speed(ladder_bundle, t
 
 def test_per_query_samples_keep_the_spread_of_a_kinds_query_sums(truth):
     # chat_deep runs 4 queries: per-update sums / 4 are means of 4; their spread is scaled back by 2
-    from botcap.sim.calibrate.stages import _single_query_samples
+    from botcap.sim.calibrate.stage_db import _single_query_samples
 
     rng = np.random.default_rng(3)
     sums = 0.004 + rng.uniform(-0.001, 0.001, 2000)
