@@ -233,14 +233,12 @@ def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES, r
         calls = resample(calls, ["model"], rng)
     keys = _model_keys(base, calls, fits)
 
-    from botcap.sim.calibrate.structure import _service_rows, mark_unqueued, serial_starts
+    from botcap.sim.calibrate.structure import _service_rows, own_times
 
-    serial = s["updates_in_flight"]["limit"] == 1
     work_limit = s["work_outside_claude"]["limit"] if s["work_outside_claude"].get("seen") else None
 
     def own(b):   # the time each update's own work took: no wait for a limit the model adds itself
-        tl_b = timeline(b)
-        return serial_starts(tl_b) if serial else mark_unqueued(tl_b, work_limit) if work_limit else tl_b
+        return own_times(timeline(b), s)
 
     if work_limit:
         fits.notes.append(f"kinds.*.service_s: from updates that found fewer than {work_limit} others' work "

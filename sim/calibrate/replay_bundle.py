@@ -39,16 +39,15 @@ def at_time_scale(scenario: Scenario, time_scale: float) -> Scenario:
 
 
 def _first_reply_delays(b) -> dict[str, list[float]] | None:
-    """Streaming kinds of a black-box bundle: taken → first text at its quietest level."""
+    """Streaming kinds of a black-box bundle: taken → first text at its quietest level, from the same
+    samples as calibration's (``structure.own_times``: without the waits for a handler or a work limit
+    that the model adds itself)."""
     if not b.blackbox:
         return None
-    from botcap.sim.calibrate.structure import _service_rows, infer_structure, serial_starts
+    from botcap.sim.calibrate.structure import _service_rows, infer_structure, own_times
     from botcap.sim.calibrate.timeline import timeline
 
-    tl = timeline(b)
-    if infer_structure(b)["updates_in_flight"]["limit"] == 1:
-        tl = serial_starts(tl)
-    rows = _service_rows(tl, b, None)
+    rows = _service_rows(own_times(timeline(b), infer_structure(b)), b, None)
     out = {}
     for kind, g in rows.groupby("kind"):
         if (g["first_reply"] < g["completed"] - 1e-3).mean() > 0.5:

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from botcap.sim.calibrate.timeline import claude_calls, intervals_max, telegram_log, timeline
 
-__all__ = ["infer_structure", "BINDING_SHARE", "BLOCKED_SHARE", "KNEE_SHARE", "UNLIMITED", "mark_unqueued"]
+__all__ = ["infer_structure", "BINDING_SHARE", "BLOCKED_SHARE", "KNEE_SHARE", "UNLIMITED", "mark_unqueued",
+           "own_times"]
 
 BINDING_SHARE = 0.3     # share of the busiest level's window at the most-in-flight count: a ceiling
 BLOCKED_SHARE = 0.1     # events inside Claude calls / expected: below this the loop was blocked
@@ -105,15 +106,16 @@ def _retries(calls: pd.DataFrame) -> dict:
     linked = calls[calls["request_id"].notna()] if len(calls) else calls
     failed = int((~linked["ok"]).sum()) if len(linked) else 0
     spacing, attempts = [], []
-    for _, g in (linked.groupby(linked["request_id"].astype(str)) if len(linked) else []):
-        g = g.sort_values("arrived_at")
-        attempts.append(len(g))
-        ok = g["ok"].to_numpy()
+    if len(linked):   # per request in arrival order: a failed call and the same request's next call
+        g = linked.assign(rid=linked["request_id"].astype(str)).sort_values(["rid", "arrived_at"],
+                                                                             kind="stable")
+        rid = g["rid"].to_numpy()
+        ok = g["ok"].to_numpy(dtype=bool)
         arr = g["arrived_at"].to_numpy(dtype=float)
         end = g["ended_at"].to_numpy(dtype=float)
-        for i in range(len(g) - 1):
-            if not ok[i]:
-                spacing.append(float(arr[i + 1] - end[i]))
+        attempts = g.groupby("rid", sort=False).size().tolist()
+        pair = (rid[1:] == rid[:-1]) & ~ok[:-1]
+        spacing = (arr[1:] - end[:-1])[pair].tolist()
     statuses = {str(k): int(v) for k, v in calls["status"].value_counts().items()} if len(calls) else {}
     out = {"failed_calls": failed, "retried": len(spacing), "statuses": statuses,
            "max_attempts_seen": int(max(attempts)) if attempts else 0, "seen": bool(spacing)}
@@ -250,6 +252,21 @@ def mark_unqueued(tl: pd.DataFrame, limit: int) -> pd.DataFrame:
     open_at = (np.searchsorted(s_sorted, taken, side="left") - np.searchsorted(e_sorted, taken, side="right"))
     out["queued"] = ~np.isfinite(taken) | (open_at >= limit)
     return out
+
+
+def own_times(tl: pd.DataFrame, structure: dict) -> pd.DataFrame:
+    """``tl`` as the samples of each update's own work, for the structure read (``infer_structure``): a
+    one-at-a-time bot's times from when it could start (``serial_starts``); with a work limit seen, the
+    updates that may have waited for it marked (``mark_unqueued``), which ``_service_rows`` then skips;
+    else as measured. Why one function: every black-box sample of a service time (the fit's
+    ``service_s``, the streaming kinds' delay to the first text in calibration and in ``sim replay``)
+    must leave out the same waits, the ones the model adds itself."""
+    if structure["updates_in_flight"].get("limit") == 1:
+        return serial_starts(tl)
+    work = structure["work_outside_claude"]
+    if work.get("seen") and work.get("limit"):
+        return mark_unqueued(tl, int(work["limit"]))
+    return tl
 
 
 def _service_rows(tl: pd.DataFrame, b, fit_levels, target: int = SERVICE_TARGET) -> pd.DataFrame:

@@ -59,3 +59,29 @@ def test_the_time_beside_a_limit_is_what_the_knee_did_not_hold():
     assert abs(excess - 0.025) < 1e-9 and "25.0 ms per update taken off" in notes[0]
     assert _held(10.0) == (0.0, [])           # a knee slower than the samples: nothing added
     assert abs(_held(1000.0)[0] - 0.05) < 1e-9   # never more than half the shortest kind's 0.1 s
+
+
+def test_replay_takes_the_first_text_delays_from_calibrations_own_samples(tmp_path):
+    """``sim replay``'s streaming delays (``_first_reply_delays``) skip the updates that found the work
+    limit held, as calibration's do: the same samples, not the whole quietest level (at 10/s some updates
+    met the pool of 2 full). Before, the replay took every row of that level."""
+    from pathlib import Path
+
+    from botcap.sim.calibrate.blackbox import fit_blackbox
+    from botcap.sim.calibrate.bundles import read_bundle
+    from botcap.sim.calibrate.replay_bundle import _first_reply_delays
+    from botcap.sim.calibrate.structure import _service_rows
+    from botcap.sim.calibrate.synthetic_blackbox import write_blackbox_bundle
+    from botcap.sim.calibrate.timeline import timeline
+
+    from botcap.scenario import load_scenario
+
+    truth = load_scenario(Path(__file__).parents[1] / "calibrate" / "blackbox_pool_stream.yaml")
+    out = write_blackbox_bundle(truth, [(10, 12), (20, 8), (30, 8), (50, 8), (70, 8)], tmp_path / "b",
+                                seed=3, warmup_s=3, stream_kinds=("ask",))
+    b = read_bundle(out)
+    fits = fit_blackbox([b], b.levels, b.scenario)
+    assert fits.structure["work_outside_claude"]["limit"] == 2
+    replayed = _first_reply_delays(b)["ask"]
+    assert sorted(replayed) == sorted(fits.first_reply["ask"])
+    assert len(replayed) < len(_service_rows(timeline(b), b, None))   # some did meet a full pool
