@@ -40,6 +40,29 @@ def test_reference_fit_reproduces_its_own_fitted_levels(boot):
                     assert abs(p - m) <= max(rel * m, 0.005), (lv["rate_per_s"], kind, key, m, p)
 
 
+def test_webhook_sends_are_counted_once(boot):
+    # the second ladder listed an empirical telegram.send_s beside a service_s that held the sends
+    # already: the fit keeps only the bare round trip (a constant the fold took off before the model adds
+    # it back), and a command's predicted mean below the knee is its measured one: the truth's 10 ms
+    # send counted twice would put it ~40% high (35 ms for ~25 ms)
+    fits = boot["fits"]
+    assert "telegram.send_s" not in fits and fits["telegram.rtt_s"]["dist"] == "constant"
+    assert fits["telegram.rtt_s"]["params"]["mean"] == pytest.approx(0.01, rel=0.05)
+    for lv in boot["levels"]:
+        if lv["rate_per_s"] <= 3:
+            k = lv["by_kind"]["command"]
+            m, p = k["measured"]["mean_s"], k["predicted"]["mean_s"]
+            assert p == pytest.approx(m, rel=0.10), (lv["rate_per_s"], p, m)
+
+
+def test_calibrate_prints_the_stability_it_saw(ladder_bundle, botcap):
+    code, out, err = botcap("calibrate", str(ladder_bundle), "--holdout", "1,3,5", "--replications", "1",
+                            "--bootstrap", "3")
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith("stability"))
+    assert line.startswith("stability (3 bootstrap draws): predicted p95 within +-"), line
+
+
 def test_bootstrap_gives_intervals_around_the_fits_and_predictions(boot):
     st = boot["stability"]
     assert st["draws"] == 8
