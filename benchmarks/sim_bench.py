@@ -11,7 +11,7 @@ Cases, each in a fresh child process so that its wall time and peak memory (ru_m
   dau100k    the same day at 100K DAU
   win10k/win100k (--windows) the same busy hour at 10K and 100K DAU (issue 12: flat per-request cost)
   stream<DAU> (--stream 10k,100k,1m) a whole day on the platform grown with the load (``grown``), rows
-             streamed to parquet during the run and only the summary's columns read back
+             streamed to parquet during the run and summarised from the file a few columns at a time
 Targets (issue 2): default day <= 10 s and <= 3x the baseline's cost per request; 100K DAU day
 <= 100 s and <= 2 GB peak. Wall time counts whatever else the machine runs, so CPU time of the case's
 process is printed too, and the per-request cost (simulate() only, in CPU µs) is compared with the
@@ -75,7 +75,8 @@ def _case(name: str) -> dict:
     if name == "baseline":
         n = bare_mmc(MMC_RATE_PER_S, MMC_SERVERS, MMC_HOURS * 3600)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        return {"requests": n, "wall_s": wall, "simulate_s": wall, "cpu_s": cpu, "simulate_cpu_s": cpu}
+        return {"requests": n, "wall_s": wall, "simulate_s": wall, "cpu_s": cpu, "simulate_cpu_s": cpu,
+                "simulate_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if name == "mmc":
         sc = load_scenario(ROOT / "sim" / "scenarios" / "mmc.yaml")
         hours = MMC_HOURS
@@ -90,24 +91,31 @@ def _case(name: str) -> dict:
         sc = load_scenario(None, ["workload.dau=100000"] if name == "dau100k" else [])
         hours = None
     t1, c1 = time.perf_counter(), time.process_time()
-    if name.startswith("stream"):
+    if name.startswith("stream"):  # summarised from the file a few columns at a time (botcap.sim.summary)
         import tempfile
 
-        from botcap.sim.summary import SUMMARY_COLUMNS
+        from botcap.sim.rowstream import RowFile
 
         with tempfile.TemporaryDirectory() as tmp:
-            raw = simulate(sc, sc.seed, hours=hours, rows_to=Path(tmp) / "rows.parquet",
-                           row_columns=SUMMARY_COLUMNS)
+            raw = simulate(sc, sc.seed, hours=hours, rows_to=Path(tmp) / "rows.parquet")
+            t2, c2 = time.perf_counter(), time.process_time()
+            sim_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the summary
+            n = RowFile(raw.rows_file).num_rows
+            rep = Replication(0, sc.seed, None, raw.simulated_s, raw.warmup_s, raw.counters, raw.timeseries,
+                              rows_file=raw.rows_file)
+            summarize(SimResult(sc, sc.seed, [rep]))
     else:
         raw = simulate(sc, sc.seed, hours=hours)
-    t2, c2 = time.perf_counter(), time.process_time()
-    keep = raw.requests["arrival_s"] >= raw.warmup_s
-    rows = raw.requests if keep.all() else raw.requests[keep]  # no copy of a whole day's table
-    rep = Replication(0, sc.seed, rows, raw.simulated_s, raw.warmup_s, raw.counters, raw.timeseries)
-    summarize(SimResult(sc, sc.seed, [rep]))
+        t2, c2 = time.perf_counter(), time.process_time()
+        sim_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        n = len(raw.requests)
+        keep = raw.requests["arrival_s"] >= raw.warmup_s
+        rows = raw.requests if keep.all() else raw.requests[keep]  # no copy of a whole day's table
+        rep = Replication(0, sc.seed, rows, raw.simulated_s, raw.warmup_s, raw.counters, raw.timeseries)
+        summarize(SimResult(sc, sc.seed, [rep]))
     t3, c3 = time.perf_counter(), time.process_time()
-    return {"requests": len(raw.requests), "wall_s": t3 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2,
-            "cpu_s": c3 - c0, "simulate_cpu_s": c2 - c1}
+    return {"requests": n, "wall_s": t3 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2,
+            "cpu_s": c3 - c0, "simulate_cpu_s": c2 - c1, "simulate_peak_rss_mb": sim_peak_mb}
 
 
 def grown(dau: int) -> list[str]:

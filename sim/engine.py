@@ -15,7 +15,7 @@ import gc
 import operator
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,20 +34,29 @@ SAMPLE_EVERY_S = 60.0
 FREEZE_EVERY_S = 60.0
 
 
-@dataclass(frozen=True)
 class RawRun:
     """The raw output of one replication (see the module docstring for the counting windows).
 
     ``counters["resources"][NAME]``: ``capacity`` summed over the processes that own one (0 = unbounded,
     e.g. ``telegram_send``, whose "queue" is sends sleeping out a 429's retry_after), ``busy_s`` and
     ``queue_s`` integrals over [warmup_s, end], ``peak_in_use``/``peak_queue`` summed over processes.
+    ``requests``: the per-request table; of a streamed run (``rows_file``) read back from the file on
+    first use only (the summary reads the file a few columns at a time instead: 1M DAU).
     """
 
-    requests: pd.DataFrame
-    simulated_s: float
-    warmup_s: float
-    counters: dict
-    timeseries: pd.DataFrame
+    def __init__(self, requests: pd.DataFrame | None, simulated_s: float, warmup_s: float, counters: dict,
+                 timeseries: pd.DataFrame, rows_file: Path | None = None,
+                 row_columns: list[str] | None = None):
+        self._requests = requests
+        self.simulated_s, self.warmup_s = simulated_s, warmup_s
+        self.counters, self.timeseries = counters, timeseries
+        self.rows_file, self.row_columns = rows_file, row_columns
+
+    @property
+    def requests(self) -> pd.DataFrame:
+        if self._requests is None:
+            self._requests = read_rows(self.rows_file, self.row_columns)
+        return self._requests
 
 
 def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
@@ -61,9 +70,9 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
 
     ``rows_to`` (a parquet path): finished requests leave memory for that file every
     ``botcap.sim.rowstream.FLUSH_EVERY_S`` simulated seconds, so that memory during the run holds only
-    the requests in flight (a 1M-DAU day); ``requests`` is then read back from it, the same table as
-    without (tests/scale/), or only its ``row_columns`` (e.g. ``botcap.sim.summary.SUMMARY_COLUMNS``:
-    less memory). The file stays, with a ``seq`` column (the row's position)."""
+    the requests in flight (a 1M-DAU day); ``requests`` is then read back from it when first asked for,
+    the same table as without (tests/scale/), or only its ``row_columns``. The file stays, with a
+    ``seq`` column (the row's position): ``botcap.sim.summary`` reads it a few columns at a time."""
     horizon_s = (scenario.horizon.hours if hours is None else hours) * 3600.0
     warmup_s = min(scenario.horizon.warmup_s, horizon_s)
     env = simpy.Environment()
@@ -106,11 +115,9 @@ def simulate(scenario: Scenario, seed: int, *, hours: float | None = None,
         # table comes back: the peak is the larger of the two, not their sum
         del platform, env, arrivals, plans, requests
         gc.collect()
-        table = read_rows(rows_to, row_columns)
-    else:
-        table = _frame(requests)
-    return RawRun(requests=table, simulated_s=horizon_s, warmup_s=warmup_s, counters=counters,
-                  timeseries=timeseries)
+        return RawRun(None, horizon_s, warmup_s, counters, timeseries, rows_file=Path(rows_to),
+                      row_columns=row_columns)
+    return RawRun(_frame(requests), horizon_s, warmup_s, counters, timeseries)
 
 
 # ---------------------------------------------------------------------------------------------- arrivals

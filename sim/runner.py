@@ -31,22 +31,40 @@ MAX_REPLICATIONS = 1000    # the schema's horizon.replications limit
 Progress = Callable[[float, str], None]
 
 
-@dataclass(frozen=True)
 class Replication:
-    """One replication's results after the warm-up cut (rows with arrival_s >= warmup_s)."""
+    """One replication's results after the warm-up cut (rows with arrival_s >= warmup_s).
 
-    index: int
-    seed: int
-    requests: pd.DataFrame
-    simulated_s: float
-    warmup_s: float
-    counters: dict
-    timeseries: pd.DataFrame
+    A streamed replication (``rows_file``: its ``botcap.sim.rowstream`` parquet file, every row of the
+    run) reads ``requests`` back from the file on first use only; ``botcap.sim.summary`` reads the
+    file a few columns at a time instead, so that a 1M-DAU day is summarised without its whole table."""
+
+    def __init__(self, index: int, seed: int, requests: pd.DataFrame | None, simulated_s: float,
+                 warmup_s: float, counters: dict, timeseries: pd.DataFrame,
+                 rows_file: str | os.PathLike | None = None):
+        if requests is None and rows_file is None:
+            raise ValueError("a Replication needs its requests or the rows_file they were streamed to")
+        self.index, self.seed = index, seed
+        self._requests = requests
+        self.simulated_s, self.warmup_s = simulated_s, warmup_s
+        self.counters, self.timeseries = counters, timeseries
+        self.rows_file = None if rows_file is None else Path(rows_file)
+
+    @property
+    def requests(self) -> pd.DataFrame:
+        if self._requests is None:
+            from botcap.sim.rowstream import read_rows
+
+            self._requests = cut_warmup(read_rows(self.rows_file), self.warmup_s).reset_index(drop=True)
+        return self._requests
 
     @property
     def measured_s(self) -> float:
         """Simulated seconds after the warm-up: the denominator of every rate."""
         return max(self.simulated_s - self.warmup_s, 0.0)
+
+    def __repr__(self) -> str:
+        return (f"Replication(index={self.index}, seed={self.seed}, simulated_s={self.simulated_s}, "
+                f"warmup_s={self.warmup_s}, rows_file={self.rows_file})")
 
 
 @dataclass(frozen=True)
@@ -127,11 +145,13 @@ def _one(scenario: Scenario, index: int, seed: int, hours: float | None,
     """One replication via the engine (``progress`` receives the simulated clock in seconds)."""
     from botcap.sim.engine import simulate  # imported here: worker processes import it themselves
 
-    stream = {} if rows_dir is None else {"rows_to": Path(rows_dir) / f"requests-{index}.parquet"}
+    path = None if rows_dir is None else Path(rows_dir) / f"requests-{index}.parquet"
+    stream = {} if path is None else {"rows_to": path}
     raw = simulate(scenario, seed, hours=hours, progress=progress, **stream)
-    return Replication(index=index, seed=seed, requests=cut_warmup(raw.requests, raw.warmup_s)
-                       .reset_index(drop=True), simulated_s=float(raw.simulated_s),
-                       warmup_s=float(raw.warmup_s), counters=raw.counters, timeseries=raw.timeseries)
+    rows = None if path is not None else cut_warmup(raw.requests, raw.warmup_s).reset_index(drop=True)
+    return Replication(index=index, seed=seed, requests=rows, simulated_s=float(raw.simulated_s),
+                       warmup_s=float(raw.warmup_s), counters=raw.counters, timeseries=raw.timeseries,
+                       rows_file=path)
 
 
 def run(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,

@@ -13,7 +13,7 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from botcap.sim import engine, rowstream
+from botcap.sim import engine, rowstream, summary
 from botcap.sim.engine import simulate
 from botcap.sim.record import FIELDS
 from botcap.sim.runner import Replication, SimResult, run
@@ -23,11 +23,34 @@ from botcap.errors import BadInput
 from botcap.scenario import load_scenario
 
 
-def _summary(sc, raw) -> str:
-    keep = raw.requests["arrival_s"] >= raw.warmup_s
-    rep = Replication(0, 7, raw.requests[keep].reset_index(drop=True), raw.simulated_s, raw.warmup_s,
-                      raw.counters, raw.timeseries)
-    return json.dumps(summarize(SimResult(sc, 7, [rep])), sort_keys=True, default=str)
+def _summary(sc, raw, *, from_file: bool = False) -> str:
+    """The run's summary: of its table in memory, or ``from_file`` of its streamed file as
+    ``botcap.sim.runner`` builds a streamed replication (the table itself never read back)."""
+    if from_file:
+        rep = Replication(0, 7, None, raw.simulated_s, raw.warmup_s, raw.counters, raw.timeseries,
+                          rows_file=raw.rows_file)
+    else:
+        keep = raw.requests["arrival_s"] >= raw.warmup_s
+        rep = Replication(0, 7, raw.requests[keep].reset_index(drop=True), raw.simulated_s, raw.warmup_s,
+                          raw.counters, raw.timeseries)
+    out = json.dumps(summarize(SimResult(sc, 7, [rep])), sort_keys=True, default=str)
+    if from_file:
+        assert rep._requests is None  # summarised from the file's columns, not from a read-back table
+    return out
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[list[str]]:
+    """The columns of each read of a streamed file (``RowFile.read``)."""
+    seen: list[list[str]] = []
+    real = rowstream.RowFile.read
+
+    def spy(self, columns=None, keep=None):
+        seen.append(list(FIELDS) if columns is None else list(columns))
+        return real(self, columns, keep)
+
+    monkeypatch.setattr(rowstream.RowFile, "read", spy)
+    return seen
 
 
 # 09:40-11:40 at 10K DAU: the 10:00 digest rush on every instance (lock queries, duplicates' books),
@@ -41,13 +64,16 @@ RUSH = ["workload.dau=5000", "horizon.start=09:40"]
     (["workload.dau=3000", "horizon.start=17:50", "platform.mode=polling"], 60.0),
     (["workload.dau=8000", "horizon.start=09:55", "scheduler.lock=none", "platform.instances=3"], 300.0),
 ])
-def test_streamed_rows_counters_and_summary_equal_the_in_memory_run(tmp_path, monkeypatch, overrides,
+def test_streamed_rows_counters_and_summary_equal_the_in_memory_run(tmp_path, monkeypatch, reads, overrides,
                                                                      flush_every_s):
     sc = load_scenario(None, overrides)
     plain = simulate(sc, 7, hours=1)
     monkeypatch.setattr(engine, "FLUSH_EVERY_S", flush_every_s)
     path = tmp_path / "rows.parquet"
     streamed = simulate(sc, 7, hours=1, rows_to=path)
+    # the summary straight from the file equals the in-memory one, and reads at most 9 columns at a time
+    assert _summary(sc, streamed, from_file=True) == _summary(sc, plain)
+    assert reads and max(len(c) for c in reads) <= len(summary.DIGEST_COLUMNS) < len(FIELDS) / 3
     assert len(plain.requests) > 1000
     pd.testing.assert_frame_equal(plain.requests, streamed.requests)  # order, values and dtypes
     assert plain.counters == streamed.counters
@@ -62,6 +88,7 @@ def test_streamed_rows_counters_and_summary_equal_the_in_memory_run(tmp_path, mo
     few = simulate(sc, 7, hours=1, rows_to=tmp_path / "few.parquet", row_columns=SUMMARY_COLUMNS)
     assert list(few.requests.columns) == SUMMARY_COLUMNS
     assert _summary(sc, few) == _summary(sc, plain)
+    assert not few.rows_file.samefile(path)
 
 
 def test_only_requests_in_flight_stay_in_memory(tmp_path, monkeypatch):
@@ -89,6 +116,7 @@ def test_a_run_without_rows_writes_a_valid_empty_file(tmp_path):
     plain = simulate(sc, 1, hours=0.5)
     assert len(plain.requests) == len(raw.requests)
     assert pq.read_table(tmp_path / "rows.parquet").num_rows == len(raw.requests)
+    assert _summary(sc, raw, from_file=True) == _summary(sc, plain)
 
 
 def test_runner_streams_each_replication_with_the_same_result(tmp_path):
@@ -96,9 +124,11 @@ def test_runner_streams_each_replication_with_the_same_result(tmp_path):
     plain = run(sc, seed=5, replications=2, hours=0.5)
     streamed = run(sc, seed=5, replications=2, hours=0.5, rows_dir=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["requests-0.parquet", "requests-1.parquet"]
-    pd.testing.assert_frame_equal(plain.requests, streamed.requests)
+    # summarised from the files (pooled and per replication for ci95), the tables never read back
     assert json.dumps(summarize(plain), sort_keys=True, default=str) == \
         json.dumps(summarize(streamed), sort_keys=True, default=str)
+    assert all(r._requests is None for r in streamed.replications)
+    pd.testing.assert_frame_equal(plain.requests, streamed.requests)  # read back when asked for
 
 
 @pytest.mark.parametrize("make, words", [
