@@ -49,7 +49,7 @@ def sim_run(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption 
             replications: ReplicationsOption = None, hours: HoursOption = None,
             out: OutOption = None, workers: WorkersOption = 1, json_: JsonFlag = False) -> None:
     """Simulate the scenario; print the summary (a table, or one JSON object with --json)."""
-    from botcap.sim.outdir import check_out_dir, write_out_dir
+    from botcap.sim.outdir import check_out_dir, rows_folder, write_out_dir
     from botcap.sim.runner import check_options, run
     from botcap.sim.summary import summarize
 
@@ -58,10 +58,12 @@ def sim_run(file: ScenarioFile = None, set_: SetOption = None, seed: SeedOption 
     if out is not None:
         check_out_dir(out)
     warnings = model_warnings(scenario)
-    with _progress() as bar:
+    # with --out the rows stream to disk during the run (botcap.sim.outdir): memory holds those in flight
+    with _progress() as bar, rows_folder(out) as rows_dir:
         task = bar.add_task("simulating", total=1.0)
         result = run(scenario, seed=seed, replications=replications, hours=hours, workers=workers,
-                     progress=lambda f, label: bar.update(task, completed=f, description=label))
+                     progress=lambda f, label: bar.update(task, completed=f, description=label),
+                     rows_dir=rows_dir)
         bar.update(task, description="summarising")
         summary = {**summarize(result), "warnings": warnings}   # in summary.json too
         if out is not None:
