@@ -297,9 +297,7 @@ def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES, r
         _set(fits.patch, f"workload.kinds.{kind}", spec)
     fits.assume("workload.kinds.*.db_queries", 0, "the bot's DB (if any) is not visible: inside service_s")
     fits.assume("workload.kinds.*.mcp_calls", 0, "MCP calls (if any) are not visible: inside service_s")
-    cpu = bundles[0].run.get("bot_cpu_s")
-    if isinstance(cpu, int | float) and math.isfinite(cpu):
-        each_ms = 1000 * cpu / max(len(tl), 1)
-        fits.notes.append(f"bot CPU {cpu:.2f} s over {len(tl)} requests ({each_ms:.2f} ms each): reported, "
-                          "not used (the time outside Claude is fitted as a whole)")
+    from botcap.sim.calibrate.loop_cpu import charge_loop_cpu
+
+    charge_loop_cpu(fits, bundles, tl)   # the event loop as one core, when no other limit was seen
     return fits

@@ -187,3 +187,35 @@ def _copy(src: Path, dst: Path) -> None:
     dst.mkdir()
     for f in src.iterdir():
         (dst / f.name).write_bytes(f.read_bytes())
+
+
+@pytest.mark.parametrize("cpu_per_update_s", [0.012, 0.002, 0.001])   # shifted, scaled, unchanged
+def test_the_bots_measured_cpu_makes_its_event_loop_one_core(tmp_path, cpu_per_update_s):
+    """No limit seen (the stream bot without its semaphore): with the bot's process CPU in run.json the
+    loop becomes one core busy for that CPU per update on average (its ceiling 1 / CPU); more CPU than
+    the time outside Claude is the Claude kind's (the stream's chunks and edits), less is the loop held
+    only for its part; far less (time outside Claude mostly waiting) changes nothing."""
+    from botcap.sim.calibrate.blackbox import fit_blackbox
+    from botcap.sim.calibrate.bundles import read_bundle
+
+    truth = load_scenario(HERE / "blackbox_stream.yaml", ["platform.claude.concurrency_per_instance=10000"])
+    plain = write_blackbox_bundle(truth, [(2, 20), (5, 15), (8, 15)], tmp_path / "b", seed=3,
+                                  stream_kinds=("ask",))
+    n = len(pd.read_parquet(plain / "requests.parquet"))
+    run = json.loads((plain / "run.json").read_text())
+    before = fit_blackbox([read_bundle(plain)], read_bundle(plain).levels, truth)
+    wall_s = before.fits["kinds.ask.service_s"].dist.mean   # ~2.5 ms
+    assert before.patch["platform"]["cpu_cores_per_instance"] == 1024   # nothing seen, nothing measured
+    (plain / "run.json").write_text(json.dumps({**run, "bot_cpu_s": n * cpu_per_update_s}))
+    b = read_bundle(plain)
+    fits = fit_blackbox([b], b.levels, truth)
+    mean = fits.fits["kinds.ask.service_s"].dist.mean
+    if cpu_per_update_s / wall_s >= 0.5:
+        assert fits.patch["platform"]["cpu_cores_per_instance"] == 1
+        assert mean == pytest.approx(cpu_per_update_s, rel=1e-6)
+        assert fits.patch["workload"]["kinds"]["ask"]["service_s"]["mean"] == pytest.approx(mean)
+        assert not any(a["key"] == "platform.cpu_cores_per_instance" for a in fits.assumed)
+        assert any(note.startswith("platform.cpu_cores_per_instance = 1: bot CPU") for note in fits.notes)
+    else:
+        assert fits.patch["platform"]["cpu_cores_per_instance"] == 1024 and mean == wall_s
+        assert any("mostly waiting" in note for note in fits.notes)
