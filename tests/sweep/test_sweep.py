@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from botcap.sim.runner import replication_seeds, run
@@ -144,3 +145,24 @@ def test_cli_sweep_runs_on_a_local_cluster(tmp_path):
     assert (doc["tasks"], doc["computed"], doc["reused"]) == (2, 2, 0)
     assert doc["slo_met_share_by_point"] == {"0": 1.0, "1": 1.0}
     assert json.loads((tmp_path / "sw" / "sweep.json").read_text())["status"] == "done"
+
+
+def test_ci95_table_gives_t_intervals_numbers_per_point_and_metric():
+    from botcap.sim.metrics import t_interval
+    from botcap.sim.sweep import ci95_table
+
+    rng = np.random.default_rng(5)
+    rows = [(p, r, m, float(rng.normal(10, 3))) for p in range(3) for r in range(4) for m in "abcd"]
+    tidy = pd.DataFrame(rows, columns=["point", "replication", "metric", "value"])
+    tidy.loc[tidy.metric == "b", "value"] = math.nan                       # no finite value: n 0, NaN
+    tidy.loc[(tidy.metric == "c") & (tidy.replication > 0), "value"] = math.inf   # one finite: no interval
+    tidy.loc[(tidy.metric == "d") & (tidy.replication == 0), "value"] = -math.inf  # three finite
+    ci = ci95_table(tidy).set_index(["point", "metric"])
+    assert len(ci) == 12
+    for (p, m), g in tidy.groupby(["point", "metric"]):
+        finite = [v for v in g.value if math.isfinite(v)]
+        row = ci.loc[(p, m)]
+        assert row["n"] == len(finite)
+        expected = [float(np.mean(finite)) if finite else math.nan, *t_interval(finite)]
+        for got, want in zip((row["mean"], row["lo"], row["hi"]), expected, strict=True):
+            assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, rel=1e-12), (p, m)
