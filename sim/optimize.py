@@ -228,13 +228,19 @@ def optimize(base: Scenario, space: Space, *, dau: int | None = None, seed: int 
     alive.sort(key=lambda c: (round(c.cost["total"], 2), c.screen["score"], c.index))
     levels = [list(g) for _, g in itertools.groupby(alive, key=lambda c: round(c.cost["total"], 2))]
     confirmed, simulated, runs_used, skipped, invalid = [], [], 0, 0, []
+    over_budget: list[dict] = []   # candidates the budget left unsimulated (or unconfirmed) in their level
     stop = None
     submit = executor.submit if executor is not None else _inline_submit
 
     def rung(batch: list[Candidate], reps: int, name: int) -> list[Candidate]:
+        """Submit each candidate's run while the budget holds it; the rest are listed, not run."""
         nonlocal runs_used
         futures = {}
         for c in batch:
+            if runs_used + reps > space.budget_runs:
+                over_budget.append({"index": c.index, "config": c.labels, "monthly_cost_usd": c.cost["total"],
+                                    "rung": name, "replications": reps})
+                continue
             try:
                 sc = scenario_for(base, c, per_cu)
             except BadInput as exc:
@@ -258,10 +264,15 @@ def optimize(base: Scenario, space: Space, *, dau: int | None = None, seed: int 
         say(f"${batch[0].cost['total']:,.0f}/month: simulating {len(batch)} of {len(level)} configurations "
             f"({len(confirmed)} confirmed, {runs_used} runs)")
         passed = rung(batch, space.screen_replications, 0)
-        simulated += batch
+        simulated += [c for c in batch if c.runs]
         if space.replications > space.screen_replications and passed:
             passed = rung(passed, space.replications, 1)
         confirmed += passed
+        if over_budget:  # honoured inside the level: nothing more is submitted, and the output says what
+            cut = ", ".join(f"#{o['index']} (rung {o['rung']})" for o in over_budget)
+            stop = (f"budget of {space.budget_runs} simulated replications used inside the "
+                    f"${batch[0].cost['total']:,.0f}/month level: not simulated {cut}")
+            break
     winner = confirmed[0] if confirmed else None
     return {
         "dau": base.workload.dau, "window": space.window.model_dump(), "seed": seed,
@@ -275,6 +286,7 @@ def optimize(base: Scenario, space: Space, *, dau: int | None = None, seed: int 
         "books": {"configurations": len(cands), "pruned": len(cands) - len(alive), "priced": len(alive),
                   "cost_levels": len(levels), "simulated": len(simulated), "skipped_by_level_cap": skipped,
                   "confirmed": len(confirmed), "simulated_replications": runs_used, "invalid": invalid,
+                  "not_simulated_by_budget": over_budget,
                   "stopped": stop or ("winner and runners-up confirmed" if len(confirmed) > space.runners_up
                                       else "every cost level examined")},
         "prune_reasons": _reason_counts(cands),

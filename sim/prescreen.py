@@ -10,7 +10,10 @@ checked on a grid by tests/sweep/test_optimize.py (a pruned point never meets th
 Resources (capacity = servers x 1/hold): CPU (instances x cores, the kinds' service_s), handlers
 (instances x handlers, the sum of a request's stages), DB pool (pool size x instances, per query),
 Claude semaphore (concurrency x instances, per call), the org-wide rate limits (requests, input and
-output tokens per minute), Telegram's bot-wide send rate. The Erlang C p95 wait (M/M/c) is reported
+output tokens per minute), Telegram's bot-wide send rate. Input tokens count against the input-TPM
+limit as the API (and the DES) counts them: uncached input plus cache writes, the prompt cache saving
+only on calls whose prompt reaches the model's minimum cacheable prefix (``counted_input_tokens``: the
+cost model's own rule, not a second one). The Erlang C p95 wait (M/M/c) is reported
 per resource as the estimate people know; it prunes only at ``ERLANG_FACTOR`` x the kind's limit.
 """
 
@@ -20,10 +23,14 @@ import math
 from dataclasses import dataclass
 from functools import reduce
 
+import numpy as np
+from botcap.costmodel.model_facts import min_cacheable_tokens
+from botcap.costmodel.volumes import cacheable_share
+
 from botcap.scenario import Scenario, hhmm_to_s
 
-__all__ = ["Demands", "demands", "knobs", "screen", "RHO_PRUNE", "ERLANG_FACTOR", "LATENCY_FLOOR_SHARE",
-           "DIGEST_FLOOR_SHARE", "KNOB_PATHS"]
+__all__ = ["Demands", "demands", "knobs", "screen", "counted_input_tokens", "RHO_PRUNE", "ERLANG_FACTOR",
+           "LATENCY_FLOOR_SHARE", "DIGEST_FLOOR_SHARE", "KNOB_PATHS"]
 
 RHO_PRUNE = 1.10            # busiest resource over this in the busiest hour: queues grow all hour
 ERLANG_FACTOR = 2.0         # Erlang C p95 wait > 2 x the kind's p95 limit (M/M/c overstates lognormal waits)
@@ -51,6 +58,24 @@ def _mean(d) -> float:
     return float(d.mean)
 
 
+def counted_input_tokens(tokens, hit_rate: float, api_model: str) -> float:
+    """Mean input tokens per call that count against the input-TPM limit: uncached input + cache writes.
+
+    In the DES (``sim.claude``) a call whose prompt reaches the model's minimum cacheable prefix
+    (``costmodel/model_facts.yaml``) reads ``hit_rate`` of it from the cache (not counted) and writes
+    the rest; a shorter prompt is processed uncached, all of it counted. The expected share of prompt
+    tokens in calls long enough is the cost model's ``cacheable_share`` (the prompt lognormal, moment-
+    matched to the kind's distribution; all or nothing for a constant), so the screen, the cost model
+    and the DES apply one rule. ``tokens``: the kind's input-token distribution (or a number).
+    """
+    mean = _mean(tokens)
+    if hit_rate <= 0 or mean <= 0:
+        return mean
+    cv = float(getattr(tokens, "cv", 0.0) or 0.0)
+    share = float(cacheable_share(np.array(mean), np.array(cv), np.array(min_cacheable_tokens(api_model))))
+    return mean * (1.0 - hit_rate * share)
+
+
 @dataclass(frozen=True)
 class Demands:
     """Per-kind mean stage times (no waiting) and the load shape of a scenario, for any knob values."""
@@ -61,7 +86,7 @@ class Demands:
     constant_rate_per_s: float | None
     digest_rush_per_dau: float      # digests due at one instant inside the window, per DAU
     digest_call_s: float
-    digest_in_tokens: float
+    digest_in_tokens: float         # counted against the input-TPM limit (``counted_input_tokens``)
     digest_out_tokens: float
     slo: dict
     digest_limit_s: float
@@ -85,7 +110,7 @@ def demands(sc: Scenario, *, start: str | None = None, hours: float | None = Non
         if k.model is not None:
             m = pf.claude.models[k.model]
             out_t = _mean(k.output_tokens)
-            in_t = _mean(k.input_tokens) * (1 - pf.claude.prompt_cache_hit_rate)
+            in_t = counted_input_tokens(k.input_tokens, pf.claude.prompt_cache_hit_rate, m.api_model)
             claude_s = _mean(m.ttft_s) + out_t / m.output_tokens_per_s
         query_s = _mean(pf.db.query_s) + rtt.db
         path = (_mean(k.service_s) + k.db_queries * query_s + (claude_s + rtt.claude if k.model else 0.0)
@@ -103,8 +128,10 @@ def demands(sc: Scenario, *, start: str | None = None, hours: float | None = Non
     dm = pf.claude.models.get(dg.model)
     digest_call_s = _mean(dm.ttft_s) + _mean(dg.output_tokens) / dm.output_tokens_per_s if dm else math.inf
     constant = wl.arrivals.rate_per_s if wl.arrivals.process == "poisson" else None
+    digest_in = counted_input_tokens(dg.input_tokens, pf.claude.prompt_cache_hit_rate, dm.api_model) if dm \
+        else _mean(dg.input_tokens)
     return Demands(kinds, per_dau, constant, dg.subscribers_share * rush, digest_call_s,
-                   _mean(dg.input_tokens), _mean(dg.output_tokens), dict(sc.slo.p95_s),
+                   digest_in, _mean(dg.output_tokens), dict(sc.slo.p95_s),
                    sc.slo.digest_max_lateness_s)
 
 

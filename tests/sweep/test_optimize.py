@@ -16,7 +16,7 @@ import pytest
 import yaml
 from botcap.costmodel.result import run_cost
 from botcap.sim.optimize import expand, monthly_cost, optimize, scenario_for
-from botcap.sim.prescreen import demands, knobs, screen
+from botcap.sim.prescreen import counted_input_tokens, demands, knobs, screen
 from botcap.sim.runner import run
 from botcap.sim.space import load_space
 from botcap.sim.summary import summarize
@@ -107,9 +107,23 @@ DEFAULT_GRID = [(["workload.dau=2000", "horizon.start=09:30", "horizon.hours=1",
                   "slo.p95_s={command: 1.0, note: 1.0, chat_simple: 10.0, chat_deep: 45.0}",
                   f"scheduler.concurrency={conc}", f"platform.claude.concurrency_per_instance={claude}"])
                 for n in (1, 2) for conc, claude in ((2, 10), (20, 10), (50, 40))]
+# the same with a 90% prompt cache, where the input-TPM limit decides: chat_simple's ~1,500-token prompt
+# is below Haiku 4.5's 4,096-token cacheable minimum (the cache saves nothing: pruned at 8K itpm, and the
+# DES fails) but above Haiku 5.5's 512 (saved: not pruned, met); the 3,000-token digests are cached, so
+# the 10:00 rush drains at 100K itpm (counting the whole prompt, the screen pruned this point: the DES
+# meets it)
+_2K = ["workload.dau=2000", "horizon.start=09:30", "horizon.hours=1",
+       "slo.p95_s={command: 1.0, note: 1.0, chat_simple: 10.0, chat_deep: 45.0}"]
+_CACHED = [*_2K, "platform.claude.prompt_cache_hit_rate=0.9"]
+_ITPM = "platform.claude.rate_limits={{rpm: 4000, itpm: {}, otpm: 400000}}"
+CACHE_GRID = [[*_CACHED, "workload.digests.subscribers_share=0", _ITPM.format(8000),
+               f"platform.claude.models.haiku.api_model=claude-haiku-{v}"] for v in ("4-5", "5-5")]
+CACHE_GRID += [[*_CACHED, "platform.instances=2", "platform.claude.concurrency_per_instance=40",
+                "scheduler.concurrency=50", _ITPM.format(itpm)] for itpm in (40_000, 100_000)]
 
 
-@pytest.mark.parametrize("path, grid", [(MMC, MMC_GRID), (None, DEFAULT_GRID)], ids=["mmc", "default-2k"])
+@pytest.mark.parametrize("path, grid", [(MMC, MMC_GRID), (None, DEFAULT_GRID), (None, CACHE_GRID)],
+                         ids=["mmc", "default-2k", "default-2k-prompt-cache"])
 def test_prescreen_never_prunes_a_point_the_des_says_meets_the_slo(path, grid, cluster):
     scenarios = [load_scenario(path, sets) for sets in grid]
     verdicts = [f.result() for f in [cluster.submit(_met, sc) for sc in scenarios]]
@@ -121,6 +135,28 @@ def test_prescreen_never_prunes_a_point_the_des_says_meets_the_slo(path, grid, c
             assert not met, (sc.platform, s["reasons"])
     assert pruned and len(pruned) < len(grid)  # the grid straddles the edge: some pruned, some not
     assert any(verdicts)
+
+
+def test_prescreen_counts_input_tokens_as_the_des_does_with_the_cacheable_minimum():
+    # chat_simple on Haiku 4.5 (cacheable minimum 4,096 tokens) with prompts of mean 4,096, cv 0.4: about
+    # half the prompt tokens are in calls long enough to cache (lognormal: Phi(s / 2), s^2 = ln 1.16)
+    tokens = "{dist: lognormal, mean: 4096, cv: 0.4}"
+    sc = load_scenario(None, [*_CACHED, "workload.digests.subscribers_share=0",
+                              f"workload.kinds.chat_simple.input_tokens={tokens}"])
+    d = demands(sc)
+    rows = run(sc, replications=1).requests
+    for kind, mean in (("chat_simple", 4096), ("chat_deep", 6000)):
+        done = rows[(rows.kind == kind) & rows.ok]
+        counted = (done.claude_input_tokens + done.claude_cache_write_tokens).sum()
+        prompt = counted + done.claude_cache_read_tokens.sum()
+        # the share of prompt tokens counted against itpm: the screen's expectation and the DES's draws
+        # (~260 and ~180 calls: within 3%; 0.481 and 0.481 at this seed for chat_simple)
+        share = d.kinds[kind]["in_tokens"] / mean
+        assert share == pytest.approx(counted / prompt, rel=0.03), (kind, len(done), share)
+    assert d.kinds["chat_simple"]["in_tokens"] > 4 * 0.1 * 4096     # the minimum matters: ~1,950, not 410
+    assert d.kinds["chat_deep"]["in_tokens"] == pytest.approx(0.1 * 6000, rel=1e-3)  # 6,000 >> Sonnet's 512
+    assert counted_input_tokens(3000.0, 0.9, "claude-haiku-4-5") == 3000.0      # constant, below: all counted
+    assert counted_input_tokens(3000.0, 0.9, "claude-sonnet-5-5") == pytest.approx(300.0)
 
 
 def _met(sc) -> bool:
@@ -187,3 +223,33 @@ def test_capacity_reports_its_bracket_ci_and_arrivals_per_s():
     assert rate["mean"] == pytest.approx(10_000 * 2.5 * 4 / 86_400)
     weights = day.workload.arrivals.hourly_weights
     assert rate["peak_hour"] == pytest.approx(rate["mean"] * max(weights) / (sum(weights) / 24))
+
+
+def test_the_run_budget_is_honoured_inside_a_cost_level_and_the_cut_candidates_are_named(tmp_path, cluster):
+    # a dimension that changes neither the cost nor the M/M/c queue: three candidates per cost level
+    dims = {**SPACE["dimensions"], "platform.claude.concurrency_per_instance": [5, 10, 20]}
+    doc = {**SPACE, "replications": 2, "dimensions": dims}
+    base = load_scenario(MMC, SETS)
+    # rung 0 of the first level simulated (1 replication each) has room for 2 of its 3 candidates
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({**doc, "budget_runs": 2}))
+    cut0 = optimize(base, load_space(path), executor=cluster)
+    b = cut0["books"]
+    assert b["simulated_replications"] == 2 and b["simulated"] == 2 and cut0["winner"] is None
+    assert [(o["rung"], o["replications"]) for o in b["not_simulated_by_budget"]] == [(0, 1)]
+    cut = b["not_simulated_by_budget"][0]
+    assert cut["index"] not in {e["index"] for e in cut0["evaluated"]}
+    assert cut["monthly_cost_usd"] == cut0["evaluated"][0]["monthly_cost_usd"]   # the same level
+    assert f"not simulated #{cut['index']} (rung 0)" in b["stopped"]
+    # enough for every rung 0 up to the planted optimum's level and ONE confirmation (2 replications):
+    # the winner is confirmed, its two equal-cost twins are named as not confirmed, nothing overspends
+    levels = 3  # one medium instance, two small ones, two medium ones: three candidates each
+    path.write_text(yaml.safe_dump({**doc, "budget_runs": 3 * levels + 2}))
+    cut1 = optimize(base, load_space(path), executor=cluster)
+    b = cut1["books"]
+    assert cut1["winner"]["config"] == {"platform.instances": 2, "size": "medium",
+                                        "platform.claude.concurrency_per_instance": 5}
+    assert b["simulated_replications"] == 3 * levels + 2
+    assert [o["rung"] for o in b["not_simulated_by_budget"]] == [1, 1]
+    assert {o["monthly_cost_usd"] for o in b["not_simulated_by_budget"]} == {cut1["monthly_cost_usd"]}
+    assert "not simulated" in b["stopped"]
