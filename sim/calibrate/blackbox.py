@@ -179,7 +179,8 @@ def _retry(fits: BlackboxFits, s: dict, base) -> None:
                     f"no retry seen ({r['failed_calls']} failed calls): the scenario's policy is kept")
 
 
-def _held_excess(fits: BlackboxFits, s: dict, good: pd.DataFrame, tl: pd.DataFrame, limit: int) -> float:
+def _held_excess(fits: BlackboxFits, s: dict, good: pd.DataFrame, tl: pd.DataFrame, limit: int, *,
+                 with_claude: bool = False) -> float:
     """Seconds per update by which the low-load time outside Claude exceeds what the work limit held at
     the knee (Little's law: ``limit / completions_per_s`` per update, at the busiest fitted level's kind
     mix); 0 when it does not. Why: the model holds its resource for the whole ``service_s``, but part of
@@ -188,14 +189,20 @@ def _held_excess(fits: BlackboxFits, s: dict, good: pd.DataFrame, tl: pd.DataFra
     too low (one run: 9.7/s for 12/s measured, the service fits 0.133 s and 0.216 s against the bot's
     0.1 s and 0.2 s queries). The knee's own throughput says how long the limit was held, so the excess
     is taken off every sample of every kind alike (a constant per update: what runs beside the limit
-    does not scale with the query)."""
+    does not scale with the query).
+
+    ``with_claude`` (a one-at-a-time bot, ``limit`` 1): the whole update holds the loop, its Claude call
+    too, so the knee's ``1 / completions_per_s`` is compared with service + Claude. Why: on a loaded host
+    the low-load gaps between one reply and the next Claude call stretch (one ladder at the fake's x0.05:
+    56 ms outside Claude at 2/s, 27 ms by the knee's 6.75/s), and the model's ceiling came out 5.8/s."""
     x = s["work_outside_claude"].get("completions_per_s")
     top = max(s["levels"], key=lambda lv: lv["rate_per_s"])
     mix = tl[tl["level"] == top["level"]]["kind"].value_counts(normalize=True) if "level" in top else None
-    if mix is None or not len(mix) or not x or not math.isfinite(x):
+    if mix is None or not len(mix) or not x or not math.isfinite(x) or not top.get("past_knee"):
         return 0.0
     means = (good["pre_s"] + good["post_s"]).groupby(good["kind"]).mean() - ASSUMED_RTT_S
-    s_mix = float(sum(share * means.get(kind, 0.0) for kind, share in mix.items()))
+    held = means + (good["claude_s"].fillna(0).groupby(good["kind"]).mean() if with_claude else 0.0)
+    s_mix = float(sum(share * held.get(kind, 0.0) for kind, share in mix.items()))
     excess = s_mix - limit / x
     if not math.isfinite(excess) or excess <= 0:
         return 0.0
@@ -261,7 +268,9 @@ def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES, r
         _claude_model(fits, key, mine, min_samples)
     linked = calls[calls["ok"] & calls["request_id"].notna()]
     kind_of = dict(zip(tl["request_id"], tl["kind"], strict=False))
-    held_excess = _held_excess(fits, s, good, tl, work_limit) if work_limit else 0.0
+    serial = s["updates_in_flight"].get("limit") == 1
+    held_excess = (_held_excess(fits, s, good, tl, work_limit) if work_limit else
+                   _held_excess(fits, s, good, tl, 1, with_claude=True) if serial else 0.0)
     for kind in base.workload.kinds:
         rows = good[good["kind"] == kind]
         if not (tl["kind"] == kind).any():

@@ -221,7 +221,8 @@ def serial_starts(tl: pd.DataFrame) -> pd.DataFrame:
     order = np.argsort(np.where(np.isfinite(done), done, np.inf), kind="stable")
     prev = np.full(len(out), -np.inf)
     prev[order[1:]] = done[order[:-1]]
-    start = np.fmax(out["taken"].to_numpy(dtype=float), np.where(np.isfinite(prev), prev, -np.inf))
+    arrived = out["posted"].to_numpy(dtype=float) if "posted" in out else out["taken"].to_numpy(dtype=float)
+    start = np.fmax(arrived, np.where(np.isfinite(prev), prev, -np.inf))
     has = out["has_claude"].to_numpy(dtype=bool)
     out["pre_s"] = np.where(has, out["first_claude"].to_numpy(dtype=float) - start, done - start)
     out["first_reply_delay_s"] = out["first_reply"].to_numpy(dtype=float) - start

@@ -7,9 +7,10 @@ has: the wait before the bot took the update, the time before its first Claude c
 call, and the time from the last call to the reply.
 
 ``timeline(bundle)`` gives one row per request (same order as ``requests.parquet``) with, in
-seconds: ``pre_s`` (taken -> first Claude call; no Claude call: taken -> reply), ``claude_s``,
-``post_s`` (last Claude end -> reply), ``first_reply_delay_s`` (taken -> first visible text) and
-the request's linked output/input tokens.
+seconds: ``posted`` (when the generator posted the update; ``sent_at`` without it), ``pre_s``
+(taken -> first Claude call; no Claude call: taken -> reply), ``claude_s``, ``post_s`` (last Claude
+end -> reply), ``first_reply_delay_s`` (taken -> first visible text) and the request's linked
+output/input tokens.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def timeline(b) -> pd.DataFrame:
         raise BadInput(f"{b.path / 'requests.parquet'}: missing black-box columns {', '.join(missing)} "
                        "(written by botcap loadtest run since the fake-side timelines; re-run the load test)")
     sent = _num(r, "sent_at")
+    posted = _num(r, "posted_at")
+    posted = np.where(np.isfinite(posted), posted, sent)
     taken = _num(r, "taken_at")
     first_reply = _num(r, "first_reply_at")
     completed = _num(r, "completed_at")
@@ -73,7 +76,8 @@ def timeline(b) -> pd.DataFrame:
     out = pd.DataFrame({
         "kind": r["kind"].astype(str).to_numpy(), "level": r["level"].to_numpy() if "level" in r else 0,
         "request_id": r["request_id"].astype(str).to_numpy(), "chat_id": _num(r, "chat_id"),
-        "sent": sent, "taken": taken, "first_claude": first_claude, "last_claude_end": last_end,
+        "sent": sent, "posted": posted, "taken": taken, "first_claude": first_claude,
+        "last_claude_end": last_end,
         "first_reply": first_reply, "completed": completed, "ok": r["ok"].astype(bool).to_numpy(),
         "claude_calls": calls, "claude_attempts": attempts, "claude_s": _num(r, "claude_s"),
         "has_claude": has_claude, "pre_s": pre, "post_s": post, "first_reply_delay_s": first_reply - taken,

@@ -41,16 +41,18 @@ def test_an_update_never_taken_is_not_a_sample_and_the_input_is_not_changed():
     assert out["queued"].tolist() == [True, False] and "queued" not in tl
 
 
-def _held(x_per_s: float, limit: int = 2) -> tuple[float, list[str]]:
+def _held(x_per_s: float, limit: int = 2, *, past_knee: bool = True,
+          claude_s: float | None = None) -> tuple[float, list[str]]:
     from botcap.sim.calibrate.blackbox import ASSUMED_RTT_S, BlackboxFits, _held_excess
 
     fits = BlackboxFits()
     s = {"work_outside_claude": {"completions_per_s": x_per_s},
-         "levels": [{"level": 0, "rate_per_s": 3.0}, {"level": 1, "rate_per_s": 20.0}]}
-    good = pd.DataFrame({"kind": ["a"] * 4 + ["b"] * 4, "post_s": 0.0,
+         "levels": [{"level": 0, "rate_per_s": 3.0, "past_knee": False},
+                    {"level": 1, "rate_per_s": 20.0, "past_knee": past_knee}]}
+    good = pd.DataFrame({"kind": ["a"] * 4 + ["b"] * 4, "post_s": 0.0, "claude_s": claude_s or 0.0,
                          "pre_s": np.array([0.1] * 4 + [0.2] * 4) + ASSUMED_RTT_S})
     tl = pd.DataFrame({"kind": ["a", "b", "b", "a"], "level": [1, 1, 1, 1]})   # half and half at the knee
-    return _held_excess(fits, s, good, tl, limit), fits.notes
+    return _held_excess(fits, s, good, tl, limit, with_claude=claude_s is not None), fits.notes
 
 
 def test_the_time_beside_a_limit_is_what_the_knee_did_not_hold():
@@ -59,6 +61,14 @@ def test_the_time_beside_a_limit_is_what_the_knee_did_not_hold():
     assert abs(excess - 0.025) < 1e-9 and "25.0 ms per update taken off" in notes[0]
     assert _held(10.0) == (0.0, [])           # a knee slower than the samples: nothing added
     assert abs(_held(1000.0)[0] - 0.05) < 1e-9   # never more than half the shortest kind's 0.1 s
+    assert _held(16.0, past_knee=False) == (0.0, [])   # no knee, no Little's law
+
+
+def test_a_one_at_a_time_bot_holds_its_loop_through_the_claude_call():
+    # 0.15 s outside Claude + 0.25 s inside at low load; the knee at 2.6/s: 0.385 s per update, 15 ms less
+    excess, notes = _held(2.6, 1, claude_s=0.25)
+    assert abs(excess - (0.4 - 1 / 2.6)) < 1e-9 and "the limit of 1 was held 384.6 ms" in notes[0]
+    assert _held(2.4, 1, claude_s=0.25)[0] == 0.0   # the knee's updates took longer: nothing taken off
 
 
 def test_replay_takes_the_first_text_delays_from_calibrations_own_samples(tmp_path):
