@@ -209,17 +209,17 @@ def _figures(rows, kind: str) -> dict[str, float]:
             "p50_s": float(np.percentile(t, 50)), "p95_s": float(np.percentile(t, 95)), "n": len(mine)}
 
 
-@pytest.fixture(scope="module")
-def storm():
-    scenario = load_scenario(sets=SETS)
-    arrivals = _arrivals()
+BUSY_OVERHEAD_S = 0.08  # per attempt; quiet: 0.003-0.004 s; 0.18 s at load 8.7 put the p95 27 % off
+
+
+def _measure_once(scenario, arrivals):
+    """One measured storm against a fresh fake: (rows, the fake's status counts, its call log)."""
     config = _fake_config(scenario.platform.claude).model_dump_json()
     child = subprocess.Popen([sys.executable, "-c", _FAKE_CHILD, config], stdout=subprocess.PIPE, text=True)
     try:
         url = json.loads(child.stdout.readline())["url"]
         measured = asyncio.run(_measure(url, scenario, arrivals))
-        by_status = asyncio.run(_stats(url))["by_status"]
-        calls = asyncio.run(_calls(url))
+        return measured, asyncio.run(_stats(url))["by_status"], asyncio.run(_calls(url))
     finally:
         child.send_signal(signal.SIGTERM)
         try:
@@ -227,7 +227,22 @@ def storm():
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-    overhead = _overhead_s(measured, calls)
+
+
+@pytest.fixture(scope="module")
+def storm():
+    """Measured once; measured again (after a pause) if the client could not keep time: the overhead
+    is a mean, and a busy machine's overhead has a tail the model's constant ``rtt_s`` does not carry.
+    Still busy the second time, the test fails as "machine too busy", never with a verdict."""
+    scenario = load_scenario(sets=SETS)
+    arrivals = _arrivals()
+    for _ in range(2):
+        measured, by_status, calls = _measure_once(scenario, arrivals)
+        overhead = _overhead_s(measured, calls)
+        if overhead < BUSY_OVERHEAD_S:
+            break
+        print(f"storm: overhead {overhead:.3f} s per attempt (machine busy), measuring again")
+        time.sleep(20)
     predicted = _predict(scenario, measured, overhead)
     return measured, predicted, {"overhead_s": overhead, **{f"http_{k}": v for k, v in by_status.items()}}
 
@@ -251,8 +266,8 @@ def test_the_model_predicts_the_bots_claude_client_under_a_429_529_storm(storm, 
     assert m["n"] > 400 and len(measured) == len(_arrivals())  # every arrival got an outcome
     assert fake["http_429"] > 500 and fake["http_529"] > 200  # the fake's own books: both storms
     # the one figure taken from the measurement must stay an overhead: beyond that the machine is too
-    # busy for the client to keep time (measured 0.02-0.06 s at load 5-9 on 2 cores; 0.8 s once at 9)
-    assert fake["overhead_s"] < 0.25, f"machine too busy: {fake['overhead_s']:.2f} s per attempt"
+    # busy for the client to keep time (0.003-0.004 s quiet; 0.18 s at load 8.7 on 2 cores)
+    assert fake["overhead_s"] < BUSY_OVERHEAD_S, f"machine too busy: {fake['overhead_s']:.2f} s per attempt"
     assert 0.05 < m["error_rate"] < 0.9 and m["retries_per_request"] > 0.5  # a storm, not a calm
     for key in ("error_rate", "retries_per_request"):
         assert m[key] == pytest.approx(p[key], rel=TOL), (key, m, p)
