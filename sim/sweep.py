@@ -127,8 +127,12 @@ class SweepResult:
 
 def run_sweep(points: list[dict], scenarios: list[Scenario], *, replications: int, seed: int,
               hours: float | None, executor: Executor | None, out: Path | None = None,
-              progress: Progress | None = None, params: dict | None = None) -> SweepResult:
-    """Run every (point, replication) not already in ``out``'s cache; return and write the tables."""
+              progress: Progress | None = None, params: dict | None = None,
+              plots: bool = True) -> SweepResult:
+    """Run every (point, replication) not already in ``out``'s cache; return and write the tables.
+
+    ``plots=False``: no ``plots/`` (a caller drawing its own, such as the report, whose many small
+    sweeps spent most of their serial time drawing PNGs nobody opened)."""
     seeds = replication_seeds(seed, replications)
     hashes = [scenario_hash(sc, hours) for sc in scenarios]
     cache = Path(out) / "cache" if out is not None else None
@@ -173,7 +177,7 @@ def run_sweep(points: list[dict], scenarios: list[Scenario], *, replications: in
     result = _tables(points, hashes, seeds, rows, computed=len(todo), reused=reused)
     result.task_cpu_s, result.task_wall_s = cpu_s, wall_s
     if out is not None:
-        _write_out(Path(out), result, points, params or {}, replications, seed, hours)
+        _write_out(Path(out), result, points, params or {}, replications, seed, hours, plots)
     return result
 
 
@@ -225,15 +229,19 @@ def _cell(value):
     return value if plain else json.dumps(value)
 
 
-def _write_out(out: Path, result: SweepResult, points, params, replications, seed, hours) -> None:
-    from botcap.sim.sweep_plots import write_sweep_plots
-
+def _write_out(out: Path, result: SweepResult, points, params, replications, seed, hours,
+               plots: bool) -> None:
     _write(out / "points.parquet", lambda p: result.points.to_parquet(p, index=False))
     _write(out / "results.parquet", lambda p: result.results.to_parquet(p, index=False))
     _write(out / "ci95.parquet", lambda p: result.ci95.to_parquet(p, index=False))
     axes = list(points[0]) if points else []
-    plots = write_sweep_plots(result, axes, out / "plots")
+    if plots:
+        from botcap.sim.sweep_plots import write_sweep_plots
+
+        pngs = write_sweep_plots(result, axes, out / "plots")
+    else:
+        pngs = []
     manifest = {"status": "done", "points": len(points), "replications": replications, "seed": seed,
                 "hours": hours, "axes": axes, **params, **result.to_dict(),
-                "files": ["points.parquet", "results.parquet", "ci95.parquet", *plots]}
+                "files": ["points.parquet", "results.parquet", "ci95.parquet", *pngs]}
     _write(out / MARKER, lambda p: p.write_text(dumps(manifest) + "\n", encoding="utf-8"))

@@ -176,6 +176,7 @@ def _sweep(
         executor=executor,
         out=cache_dir,
         progress=step,
+        plots=False,  # the sections draw their own: the sweep's PNGs were most of a quick build's serial time
     )
     seeds = replication_seeds(seed, window.replications)
     out = []
