@@ -108,12 +108,15 @@ def report(
     if json_:
         typer.echo(dumps(data))
     else:
+        from botcap.report.fmt import format_value
+
         typer.echo(f"wrote {out}/index.html and {out}/report.json ({data['build_s']:g} s)")
+        seconds = data.get("section_build_s", {})
         for sid in data["order"]:
             rec = data["sections"][sid]["recommendation"]
-            from botcap.report.fmt import format_value
-
             text = rec["template"].format(
                 **{k: format_value(v, rec["fmt"][k]) for k, v in rec["values"].items()}
             )
-            typer.echo(f"  {sid}: {text}")
+            typer.echo(f"  {sid} ({seconds.get(sid, 0):g} s): {text}")
+        slowest = sorted(seconds.items(), key=lambda kv: -kv[1])
+        typer.echo("seconds per section: " + ", ".join(f"{sid} {s:g}" for sid, s in slowest))
