@@ -18,7 +18,8 @@ said (``seen: false`` with the reason), so that the calibrated scenario lists it
   past the knee, Little's law says how many updates' non-Claude work ran at once, ``X × S``, with X
   the completions per second at the busiest level and S the mean time outside Claude at low load.
   When neither Claude's limit nor a blocked loop explains the knee, that (rounded) is the limit (an
-  asyncpg pool, a semaphore, the event loop's one core: which, the outside cannot tell).
+  asyncpg pool, a semaphore, the event loop's one core: which, the outside cannot tell); not when the
+  fake refused sends with 429 (the knee is Telegram's send limit, which the model has).
 * **Retries**: per request, a failed Claude call followed by another call; the spacing is the next
   call's arrival minus the failed call's end.
 """
@@ -175,7 +176,14 @@ def infer_structure(b, fit_levels=None) -> dict:
         cpu = b.run.get("bot_cpu_s")
         loop = (float(cpu) / max(len(tl), 1) * x) if isinstance(cpu, int | float) and cpu > 0 else None
         work["bot_loop_share"] = loop    # the bot process's CPU at the knee, in cores (bot_cpu_s)
-        if c < LITTLE_MIN + 0.75 and loop is not None and loop < LOOP_MIN:
+        refused = (b.run.get("telegram_stats") or {}).get("http_429_count") or 0
+        if refused:
+            # the fake refused sends past Telegram's bot-wide limit: that is the knee (or part of it), and
+            # the model has it (platform.telegram.send_rate_per_s); a work limit read here would be the
+            # send limit's queue (one streaming ladder: "2" from 29/s x 52 ms outside Claude)
+            work["why"] = (f"the knee at {x:.3g}/s is Telegram's send limit: the fake refused {refused} "
+                           "sends with 429 (the model has that limit itself)")
+        elif c < LITTLE_MIN + 0.75 and loop is not None and loop < LOOP_MIN:
             # one update's work at a time would be the event loop, but the bot's own CPU was mostly idle:
             # the knee is the machine's (the fakes, the generator, other work sharing the cores)
             work["why"] = (f"the knee at {x:.3g}/s is not the bot's: Little's law gives {c:.2f} updates' "

@@ -88,6 +88,22 @@ def test_pool_bot_limit_is_read_from_the_knee(pool_bundle):
     assert r["fits"]["kinds.echo.service_s"]["params"]["mean"] == pytest.approx(0.052 + 0.001, rel=0.15)
 
 
+def test_a_knee_where_the_fake_refused_sends_is_telegrams_not_a_work_limit(pool_bundle, tmp_path):
+    # the same timelines, but the fake answered some sends with 429: the knee is (also) Telegram's
+    # bot-wide send limit, which the model has; reading a work limit there would count it twice
+    import shutil
+
+    from botcap.sim.calibrate.bundles import read_bundle
+
+    copy = Path(shutil.copytree(pool_bundle, tmp_path / "refused"))
+    run = json.loads((copy / "run.json").read_text())
+    (copy / "run.json").write_text(json.dumps({**run, "telegram_stats": {"http_429_count": 7}}))
+    work = infer_structure(read_bundle(copy))["work_outside_claude"]
+    assert work["limit"] is None and not work["seen"]
+    assert "Telegram's send limit: the fake refused 7 sends with 429" in work["why"]
+    assert infer_structure(read_bundle(pool_bundle))["work_outside_claude"]["limit"] == 2
+
+
 def test_streaming_bot_first_answer_and_completion_are_predicted(stream_bundle, tmp_path):
     out = tmp_path / "stream.yaml"
     result = calibrate([stream_bundle], replications=2, out=out)
