@@ -12,6 +12,7 @@ back the very table the in-memory path builds: same rows, same order, same dtype
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -34,9 +35,9 @@ class RowStream:
     """The engine's side: ``flush(requests, now)`` moves the finished requests of the shared list into
     the file (the list keeps the rest, in order); ``close(requests)`` writes what is left."""
 
-    def __init__(self, path: str | os.PathLike, frame):
+    def __init__(self, path: str | os.PathLike, columns):
         self.path = Path(path)
-        self._frame = frame          # list[Request] -> DataFrame (botcap.sim.engine._frame)
+        self._columns = columns      # list[Request] -> {name: array} (botcap.sim.engine._columns)
         self._writer: pq.ParquetWriter | None = None
         self._pending_seq: list[int] = []  # positions of the requests still in the list, in list order
         self._seen = 0                     # requests ever appended to the list
@@ -71,17 +72,18 @@ class RowStream:
         self._writer.close()
 
     def _write(self, requests: list, seq: np.ndarray) -> None:
-        df = self._frame(requests)
-        for name in _STRINGS:
-            df[name] = df[name].astype(str)
-        df[SEQ] = seq
-        table = pa.Table.from_pandas(df, schema=_schema(), preserve_index=False)
+        schema = _schema()
+        columns = self._columns(requests) if requests else {}
+        arrays = [pa.array(columns[name] if requests else [], type=schema.field(name).type)
+                  for name in FIELDS] + [pa.array(seq, type=pa.int64())]
+        table = pa.Table.from_arrays(arrays, schema=schema)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema)
         self._writer.write_table(table)
         self.rows_written += len(requests)
 
 
+@functools.cache
 def _schema() -> pa.Schema:
     from botcap.sim.engine import _BOOL_COLUMNS, _INT_COLUMNS
 

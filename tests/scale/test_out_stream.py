@@ -26,7 +26,7 @@ FILES = ("requests.parquet", "timeseries.parquet", "summary.json", "latency_cdf.
 
 
 @pytest.mark.parametrize("overrides, replications", [
-    (["workload.dau=2000", "horizon.start=09:50"], 2),   # the 10:00 digests, two replications pooled
+    (["workload.dau=1000", "horizon.start=09:50"], 2),   # the 10:00 digests, two replications pooled
     (["workload.dau=3000", "horizon.start=17:50", "scheduler.lock=none"], 1),
 ])
 def test_out_of_a_streamed_run_holds_the_same_files(tmp_path, monkeypatch, overrides, replications):
