@@ -146,3 +146,20 @@ def test_runner_refuses_a_rows_dir_it_cannot_use_before_running(tmp_path, make, 
     for f in tmp_path.iterdir():
         if f.is_file():
             assert f.read_text() == "mine"
+
+
+def test_the_run_gc_threshold_changes_no_result_and_is_restored(monkeypatch):
+    """``engine.GC_YOUNG_THRESHOLD`` (fewer young collections during a run: 1M DAU) is for speed only: the
+    same rows, counters and time series as with CPython's default threshold, which is back afterwards."""
+    import gc
+
+    before = gc.get_threshold()
+    sc = load_scenario(None, ["workload.dau=3000", "horizon.start=09:50"])
+    fast = simulate(sc, 3, hours=0.5)
+    assert gc.get_threshold() == before
+    monkeypatch.setattr(engine, "GC_YOUNG_THRESHOLD", before[0])
+    plain = simulate(sc, 3, hours=0.5)
+    assert len(plain.requests) > 500
+    pd.testing.assert_frame_equal(plain.requests, fast.requests)
+    assert plain.counters == fast.counters
+    pd.testing.assert_frame_equal(plain.timeseries, fast.timeseries)
