@@ -215,8 +215,13 @@ def optimize(base: Scenario, space: Space, *, dau: int | None = None, seed: int 
     say(f"pre-screening {len(cands):,} configurations")
     d = demands(base, start=space.window.start, hours=space.window.hours)
     base_knobs = knobs(base)
-    for c in cands:
-        c.screen = screen(d, knobs(base, _max_connections(base, c.overrides, per_cu), start=base_knobs))
+    screened: dict = {}  # the screen reads only the knobs: configurations differing elsewhere (slot
+    for c in cands:      # size, Haiku share) share one verdict; ~90K configurations, a few K screens
+        kv = knobs(base, _max_connections(base, c.overrides, per_cu), start=base_knobs)
+        key = tuple(sorted(kv.items()))
+        if key not in screened:
+            screened[key] = screen(d, kv)
+        c.screen = screened[key]
     alive = [c for c in cands if not c.screen["pruned"]]
     say(f"pricing {len(alive):,} survivors")
     prices: dict = {}

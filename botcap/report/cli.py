@@ -108,15 +108,22 @@ def report(
     if json_:
         typer.echo(dumps(data))
     else:
-        from botcap.report.fmt import format_value
-
         typer.echo(f"wrote {out}/index.html and {out}/report.json ({data['build_s']:g} s)")
-        seconds = data.get("section_build_s", {})
-        for sid in data["order"]:
-            rec = data["sections"][sid]["recommendation"]
-            text = rec["template"].format(
-                **{k: format_value(v, rec["fmt"][k]) for k, v in rec["values"].items()}
-            )
-            typer.echo(f"  {sid} ({seconds.get(sid, 0):g} s): {text}")
-        slowest = sorted(seconds.items(), key=lambda kv: -kv[1])
-        typer.echo("seconds per section: " + ", ".join(f"{sid} {s:g}" for sid, s in slowest))
+        for line in summary_lines(data):
+            typer.echo(line)
+
+
+def summary_lines(data: dict) -> list[str]:
+    """The printed summary: each section's recommendation with its build seconds, then the sections
+    by time (what to shorten first when the build is too slow)."""
+    from botcap.report.fmt import format_value
+
+    seconds = data.get("section_build_s", {})
+    lines = []
+    for sid in data["order"]:
+        rec = data["sections"][sid]["recommendation"]
+        text = rec["template"].format(**{k: format_value(v, rec["fmt"][k]) for k, v in rec["values"].items()})
+        lines.append(f"  {sid} ({seconds.get(sid, 0):g} s): {text}")
+    slowest = sorted(seconds.items(), key=lambda kv: -kv[1])
+    lines.append("seconds per section: " + ", ".join(f"{sid} {s:g}" for sid, s in slowest))
+    return lines

@@ -65,3 +65,16 @@ def test_cache_folder_of_someone_else_is_left_alone(capsys, tmp_path):
     _bad(capsys, ["--cache", str(d), "--out", str(tmp_path / "r")], "--cache")
     assert [p.name for p in d.iterdir()] == ["draft.tex"]
     assert not (tmp_path / "r").exists()
+
+
+def test_the_printed_summary_gives_each_sections_seconds(quick_json):
+    from botcap.report.cli import summary_lines
+
+    lines = summary_lines(quick_json)
+    seconds = quick_json["section_build_s"]
+    assert set(seconds) == set(quick_json["order"]) and all(s >= 0 for s in seconds.values())
+    for sid, line in zip(quick_json["order"], lines, strict=False):
+        assert line.startswith(f"  {sid} ({seconds[sid]:g} s): ")
+    by_time = lines[-1].removeprefix("seconds per section: ").split(", ")
+    assert [float(p.split()[1]) for p in by_time] == sorted(seconds.values(), reverse=True)
+    assert sum(seconds.values()) <= quick_json["build_s"] + 0.1 * len(seconds)  # rounded to 0.1 s each
