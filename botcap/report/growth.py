@@ -27,7 +27,7 @@ __all__ = ["BUDGET_RUNS", "LEVEL_BUDGET_S", "scaled_space", "plan_level", "carri
 
 BUDGET_RUNS = {False: 12, True: 2}
 """Simulated replications per level (full, quick): the optimizer's --budget."""
-LEVEL_BUDGET_S = {False: 240.0, True: 20.0}
+LEVEL_BUDGET_S = {False: 600.0, True: 20.0}
 """A level is simulated when its estimated wall time is at most this (full, quick)."""
 INSTANCES_PATH = "platform.instances"
 

@@ -47,6 +47,15 @@ def growth(ctx, a1_section: dict | None) -> tuple[dict, list[str]]:
                 if win
                 else f"no configuration met the SLO ({res['books']['stopped']})"
             )
+            books = res["books"]
+            n_configs = books["configurations"]
+            if not win and used == 0 and n_configs and books["pruned"] == n_configs:
+                # nothing was left to simulate: the analytic bounds rule out every configuration; say
+                # which bounds rule out all of them (a shared limit no instance count can lift)
+                how = "pre-screened (optimizer)"
+                every = [k for k, n in res["prune_reasons"].items() if n == n_configs]
+                why = (f"none of {n_configs:,} configurations can meet the SLO: the pre-screen's bounds "
+                       f"rule out every one ({', '.join(every) or 'by several bounds'})")
             met, total = (True if win else False), (res["monthly_cost_usd"] if win else None)
             reps = used
         else:
@@ -87,8 +96,10 @@ def growth(ctx, a1_section: dict | None) -> tuple[dict, list[str]]:
     first_bad = next((r for r in rows if r["capacity_flags"] not in ("none", "n/a")), None)
     sim = [r for r in rows if r["how"].startswith("simulated")]
     top = max((r for r in sim if r["slo_met"]), key=lambda r: r["dau"], default=None)
+    screened = [r for r in rows if r["how"].startswith("pre-screened")]
     values = {
         "simulated": ", ".join(f"{r['dau']:,}" for r in sim) or "none",
+        "screened": ", ".join(f"{r['dau']:,}" for r in screened) or "none",
         "extrapolated": ", ".join(f"{r['dau']:,}" for r in rows if r["how"] == "extrapolated") or "none",
         "top_dau": top["dau"] if top else None,
         "top_cost": top["monthly_cost_usd"] if top else None,
@@ -100,6 +111,7 @@ def growth(ctx, a1_section: dict | None) -> tuple[dict, list[str]]:
     }
     fmt = {
         "simulated": "text",
+        "screened": "text",
         "extrapolated": "text",
         "top_dau": "int",
         "top_cost": "usd",
@@ -110,7 +122,8 @@ def growth(ctx, a1_section: dict | None) -> tuple[dict, list[str]]:
         "first_flag": "text",
     }
     text = (
-        "Simulated levels: {simulated} DAU; extrapolated: {extrapolated}. "
+        "Simulated levels: {simulated} DAU; extrapolated: {extrapolated}; ruled out by the pre-screen "
+        "(no configuration of the space can meet the SLO): {screened}. "
         + (
             "At {top_dau} DAU the cheapest configuration meeting the SLO costs {top_cost}/month "
             "({top_per_dau} per DAU) on {top_instances} instances with {top_haiku} of Claude calls routed "
