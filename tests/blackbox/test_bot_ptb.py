@@ -96,7 +96,7 @@ def test_a_fixed_prompt_is_linked_by_chat_and_time_and_a_forgotten_token_is_refu
         "token (--bot-token 777001:…)"]
 
 
-def test_calibrate_ptb_sync_bot(ptb, capsys, botcap_cli):
+def test_calibrate_ptb_sync_bot(ptb, capsys, botcap_in_process):
     """One Claude call at a time (the synchronous client blocks the loop): handlers 1, Claude 1.
 
     Asserted (``check_held_out``): throughput at 2/s (5%) and 3/s (10%); p50 and p95 at 2/s within 10%
@@ -122,18 +122,6 @@ def test_calibrate_ptb_sync_bot(ptb, capsys, botcap_cli):
     doc = json.loads((single / "run.json").read_text())
     doc["levels"] = doc["levels"][:1]
     (single / "run.json").write_text(json.dumps(doc))
-    code, out, err = botcap_cli("calibrate", str(single))
+    code, out, err = botcap_in_process("calibrate", str(single))
     assert code == 2 and "a single load level" in err and not out
 
-
-@pytest.fixture
-def botcap_cli(capsys):
-    from botcap.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        c = capsys.readouterr()
-        return code, c.out, c.err
-
-    return run

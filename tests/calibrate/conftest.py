@@ -31,14 +31,6 @@ def no_tokens_bundle(tmp_path_factory, truth) -> Path:
 
 
 @pytest.fixture
-def botcap(capsys):
-    """``botcap ARGS`` in this process through the real entry point: (exit code, stdout, stderr)."""
-    from botcap.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+def botcap(botcap_in_process):
+    """``botcap ARGS`` in this process (tests/conftest.py): (exit code, stdout, stderr)."""
+    return botcap_in_process
