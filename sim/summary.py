@@ -23,6 +23,7 @@ import pandas as pd
 from botcap.sim import metrics as m
 from botcap.sim import spend
 from botcap.sim.record import FIELDS
+from botcap.sim.summary_rows import pooled_rows
 from botcap.sim.verdict import slo_verdict
 
 from botcap.provenance import calibration_facts
@@ -57,7 +58,7 @@ def summarize(result) -> dict:
            "simulated_s": float(reps[0].simulated_s) if reps else 0.0,
            "warmup_s": float(reps[0].warmup_s) if reps else 0.0,
            "measured_s": float(result.measured_s)}
-    out.update(_measures(reps, _pooled(reps, lambda: result.requests), sc))
+    out.update(_measures(reps, pooled_rows(reps, lambda: result.requests), sc))
     check_books(out)
     out["slo"] = slo_verdict(out, sc.slo)
     out["mechanisms"] = mechanisms(out, sc)
@@ -71,83 +72,9 @@ def summarize(result) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-class _Frame:
-    """The pooled rows of replications held in memory: one DataFrame."""
-
-    def __init__(self, pooled: pd.DataFrame):
-        if "is_digest" not in pooled:  # no replication, or no rows at all
-            pooled = pd.DataFrame(columns=list(FIELDS))
-        self.pooled = pooled
-
-    def users(self) -> pd.DataFrame:
-        return m.user_rows(self.pooled)
-
-    def has(self, name: str) -> bool:
-        return name in self.pooled
-
-    def user_column(self, users: pd.DataFrame, name: str) -> pd.Series | None:
-        return users.get(name)
-
-    def digests(self) -> pd.DataFrame:
-        return m.digest_rows(self.pooled, duplicates=False)
-
-
-# what the summary reads of every user row at once (the wait columns are read one at a time) and of
-# the digest rows (few: one per subscriber and day)
-USER_COLUMNS = ["kind", "instance", "ok", "error", "arrival_s", "done_s"]
-DIGEST_COLUMNS = ["kind", "is_digest", "is_duplicate", "arrival_s", "done_s", "ok", "error",
-                  "preferred_s", "planned_s"]
-
-
-class _Files:
-    """The pooled rows of streamed replications (``Replication.rows_file``), read from their files a
-    few columns at a time: the same rows in the same order as ``_Frame`` of the pooled table (warm-up
-    cut, replication after replication, each in its in-memory order), hence the same figures, to the
-    bit (tests/scale/), without ever holding the whole table (a 1M-DAU day: 10M rows)."""
-
-    def __init__(self, reps):
-        from botcap.sim.rowstream import RowFile
-
-        self.files, self.users_keep, self.digests_keep = [], [], []
-        for r in reps:
-            f = RowFile(r.rows_file)
-            flags = f.read(["arrival_s", "is_digest", "is_duplicate"])
-            kept = flags["arrival_s"].to_numpy() >= r.warmup_s  # botcap.sim.metrics.cut_warmup
-            digest = flags["is_digest"].to_numpy(dtype=bool)
-            self.files.append(f)
-            self.users_keep.append(kept & ~digest)
-            self.digests_keep.append(kept & digest & ~flags["is_duplicate"].to_numpy(dtype=bool))
-            del flags
-
-    def _read(self, columns: list[str], keeps: list) -> pd.DataFrame:
-        frames = [f.read(columns, keep) for f, keep in zip(self.files, keeps, strict=True)]
-        if len(frames) == 1:
-            return frames[0]
-        return pd.concat(frames, ignore_index=True)  # as SimResult.requests pools them (dtypes too)
-
-    def users(self) -> pd.DataFrame:
-        return self._read(USER_COLUMNS, self.users_keep)
-
-    def has(self, name: str) -> bool:
-        return name in FIELDS  # a streamed file has every column
-
-    def user_column(self, users: pd.DataFrame, name: str) -> pd.Series | None:
-        return self._read([name], self.users_keep)[name]
-
-    def digests(self) -> pd.DataFrame:
-        return self._read(DIGEST_COLUMNS, self.digests_keep)
-
-
-def _pooled(reps, frame):
-    """The rows of ``reps`` as the summary reads them: from their streamed files when every replication
-    has one, else the pooled DataFrame ``frame()`` (``SimResult.requests``)."""
-    if reps and all(getattr(r, "rows_file", None) is not None for r in reps):
-        return _Files(reps)
-    return _Frame(frame())
-
-
 def _measures(reps, src, sc) -> dict:
-    """Everything but identity, SLO and CI, for the given replications (``src``: their rows, ``_pooled``)."""
+    """Everything but identity, SLO and CI, for the given replications (``src``: their rows,
+    ``botcap.sim.summary_rows.pooled_rows``)."""
     measured_s = sum(r.measured_s for r in reps)
     users = src.users()
     end_s = float(reps[0].simulated_s) if reps else 0.0
@@ -446,7 +373,7 @@ def slo_check(sc, summary: dict) -> dict:
 
 def _ci95(reps, sc) -> dict:
     """Student-t 95% intervals across replications (each replication summarised on its own)."""
-    per = [_measures([r], _pooled([r], lambda r=r: r.requests), sc) for r in reps]
+    per = [_measures([r], pooled_rows([r], lambda r=r: r.requests), sc) for r in reps]
     ci = {"latency_s.p95": m.t_interval([p["latency_s"]["p95"] for p in per]),
           "latency_s.mean": m.t_interval([p["latency_s"]["mean"] for p in per]),
           "throughput_per_s": m.t_interval([p["throughput_per_s"] for p in per])}

@@ -13,7 +13,7 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from botcap.sim import engine, rowstream, summary
+from botcap.sim import engine, rowstream, summary_rows
 from botcap.sim.engine import simulate
 from botcap.sim.record import FIELDS
 from botcap.sim.runner import Replication, SimResult, run
@@ -73,7 +73,7 @@ def test_streamed_rows_counters_and_summary_equal_the_in_memory_run(tmp_path, mo
     streamed = simulate(sc, 7, hours=1, rows_to=path)
     # the summary straight from the file equals the in-memory one, and reads at most 9 columns at a time
     assert _summary(sc, streamed, from_file=True) == _summary(sc, plain)
-    assert reads and max(len(c) for c in reads) <= len(summary.DIGEST_COLUMNS) < len(FIELDS) / 3
+    assert reads and max(len(c) for c in reads) <= len(summary_rows.DIGEST_COLUMNS) < len(FIELDS) / 3
     assert len(plain.requests) > 1000
     pd.testing.assert_frame_equal(plain.requests, streamed.requests)  # order, values and dtypes
     assert plain.counters == streamed.counters
