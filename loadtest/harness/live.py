@@ -36,6 +36,9 @@ class CpuMeter:
         self.t1 = self.t0
         self.host0 = psutil.cpu_times()
         self.host1 = self.host0
+        # every sample since reset(), for figures per load level (``between``): Unix s, CPU s per
+        # process, host busy CPU s
+        self.series: list[tuple[float, dict[str, float], float]] = []
 
     def watch(self, pids: dict[str, int]) -> None:
         for name, pid in pids.items():
@@ -54,6 +57,7 @@ class CpuMeter:
         self.t0 = self.t1
         self.host0 = self.host1
         self.peak.clear()
+        self.series = [self.series[-1]] if self.series else []
 
     def watch_shared_servers(self) -> None:
         """PostgreSQL and Redis serve other users too: recorded summed per server, for context."""
@@ -75,6 +79,32 @@ class CpuMeter:
             self.last[name] = c
         self.t1 = now
         self.host1 = psutil.cpu_times()
+        self.series.append((time.time(), dict(self.last), _busy(self.host1)))
+
+    def between(self, start_unix_s: float, end_unix_s: float) -> dict:
+        """CPU between two Unix times, read off the samples (every ~0.5 s, interpolated linearly):
+        ``cpu_s`` per watched process (shared servers left out) and ``host_busy_cores``.
+
+        Why: one figure for the whole run mixes a ladder's quiet levels with the saturated one past
+        its knee (and with its drain); a calibration must also not read the CPU of its held-out levels.
+        """
+        if len(self.series) < 2 or not end_unix_s > start_unix_s:
+            return {"cpu_s": {}, "host_busy_cores": None}
+        ts = np.array([t for t, _, _ in self.series])
+        ends = np.clip([start_unix_s, end_unix_s], ts[0], ts[-1])
+
+        def used(values) -> float:
+            a, b = np.interp(ends, ts, np.asarray(values, dtype=float))
+            return float(b - a)
+
+        cpu = {}
+        for name in self.first:
+            if name.split("[")[0] not in SHARED_SERVERS:
+                value = used([c.get(name, np.nan) for _, c, _ in self.series])
+                cpu[name] = round(value, 3) if np.isfinite(value) else None
+        wall = float(ends[1] - ends[0])
+        host = used([h for _, _, h in self.series]) / wall if wall > 0 else None
+        return {"cpu_s": cpu, "host_busy_cores": None if host is None else round(host, 3)}
 
     def summary(self) -> dict:
         wall = max(self.t1 - self.t0, 1e-9)
@@ -92,10 +122,14 @@ class CpuMeter:
                 s["mean_core_pct"] = round(100 * s["cpu_s"] / wall, 1)
             else:
                 procs[name] = entry
-        busy0 = sum(self.host0) - self.host0.idle - getattr(self.host0, "iowait", 0)
-        busy1 = sum(self.host1) - self.host1.idle - getattr(self.host1, "iowait", 0)
+        busy0, busy1 = _busy(self.host0), _busy(self.host1)
         return {"wall_s": round(wall, 3), "cores": psutil.cpu_count(), "processes": procs,
                 "shared_servers": servers, "host_busy_core_pct": round(100 * (busy1 - busy0) / wall, 1)}
+
+
+def _busy(t) -> float:
+    """Host CPU seconds not idle (all cores)."""
+    return sum(t) - t.idle - getattr(t, "iowait", 0)
 
 
 def _cpu(p: psutil.Process) -> float:

@@ -274,6 +274,7 @@ def _finish(o: RunOptions, run: dict, cpu: CpuMeter, info, host_url, token, mark
     if o.profile.workload == "open":
         run["rate_per_s"] = (len(requests) + len(drops)) / o.profile.load_s
         run["levels"] = _levels(o.profile, requests, drops)
+        _levels_cpu(run["levels"], cpu, bot="bot" if o.bot_pid else None)
         run["unanswered"] = {str(lv["level"]): lv["unanswered"] for lv in run["levels"]}
         _mark_steady(o.profile, requests)
     else:
@@ -333,6 +334,21 @@ def _levels(p: Profile, requests: pd.DataFrame, drops: pd.DataFrame) -> list[dic
                     "throughput_per_s": int(in_window.sum()) / seg.duration_s,
                     "latency_s": summary_by_kind(sent, seg.duration_s)["all"]})
     return out
+
+
+def _levels_cpu(levels: list[dict], cpu: CpuMeter, bot: str | None) -> None:
+    """Each level's ``host_busy_cores`` and, with ``--bot-pid``, ``bot_cpu_s``: from its window's start
+    to the next level's (the last level's to the run's end, its drain included)."""
+    for i, lv in enumerate(levels):
+        start = lv["window_start_at"]
+        end = levels[i + 1]["window_start_at"] if i + 1 < len(levels) else cpu.series[-1][0] \
+            if cpu.series else None
+        if start is None or end is None:
+            continue
+        used = cpu.between(start, end)
+        lv["host_busy_cores"] = used["host_busy_cores"]
+        if bot is not None:
+            lv["bot_cpu_s"] = used["cpu_s"].get(bot)
 
 
 def _median(values: pd.Series) -> float | None:

@@ -308,5 +308,5 @@ def fit_blackbox(bundles, fit_levels, base, *, min_samples: int = MIN_SAMPLES, r
     fits.assume("workload.kinds.*.mcp_calls", 0, "MCP calls (if any) are not visible: inside service_s")
     from botcap.sim.calibrate.loop_cpu import charge_loop_cpu
 
-    charge_loop_cpu(fits, bundles, tl)   # the event loop as one core, when no other limit was seen
+    charge_loop_cpu(fits, bundles, tl, fit_levels)   # the event loop as one core, when no other limit seen
     return fits

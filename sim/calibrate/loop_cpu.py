@@ -22,9 +22,12 @@ per update on average, so that the ceiling ``1 / CPU per update`` is the model's
 * ``ratio < LOOP_WALL_MIN``: the time outside Claude is mostly waiting (an HTTP call, a query) that a
   core would wrongly serialise; nothing is changed and a note says so.
 
-What this approximates: the bot's CPU is one average over the whole run (run.json has no per-level
-CPU), including its idle polling and the past-the-knee level, where a contended host makes each
-update cost more; the CPU of one kind is not told from another's (shared in proportion).
+Which CPU: the bot's CPU over the *fitted* levels (run.json ``levels[i].bot_cpu_s``, each level from
+its start to the next one's), per update taken in them: a held-out level's CPU is never read. A
+bundle without per-level CPU (recorded before it was) gives its whole run's, held-out levels included,
+and the note says so. What this approximates: a level's CPU includes the bot's idle polling, and past
+the knee a contended host makes each update cost more; the CPU of one kind is not told from another's
+(shared in proportion).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from botcap.sim.calibrate.patch import set_key
 
 from botcap.scenario.dists import Empirical
 
-__all__ = ["charge_loop_cpu", "LOOP_WALL_MIN"]
+__all__ = ["charge_loop_cpu", "bot_cpu", "LOOP_WALL_MIN"]
 
 LOOP_WALL_MIN = 0.5
 
@@ -59,15 +62,39 @@ def _limit_seen(s: dict) -> str | None:
     return None
 
 
-def charge_loop_cpu(fits, bundles, tl: pd.DataFrame) -> None:
-    """``fits`` (``blackbox.BlackboxFits``) with the loop as one core when the CPU allows (module doc)."""
+def _positive(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def bot_cpu(bundles, fit_levels, tl: pd.DataFrame) -> tuple[float, pd.Series, str] | None:
+    """The bot's CPU seconds, the updates taken per kind and where both came from: the fitted levels
+    when every bundle has per-level CPU, else the whole runs; None without ``--bot-pid``'s figure."""
+    taken = tl[np.isfinite(tl["taken"].to_numpy(dtype=float))]
+    per_level = all(isinstance(lv.get("bot_cpu_s"), int | float) and math.isfinite(lv["bot_cpu_s"])
+                    for b in bundles for lv in b.run.get("levels") or [{}])
+    if per_level:
+        cpu_s, rows = 0.0, []
+        for b in bundles:
+            fitted = {lv.index for lv in fit_levels if lv.bundle == b.name}
+            cpu_s += sum(float(lv["bot_cpu_s"]) for lv in b.run["levels"] if lv.get("level") in fitted)
+            mine = taken["bundle"] == b.name if "bundle" in taken else np.ones(len(taken), bool)
+            rows.append(taken[mine & taken["level"].isin(fitted)])
+        counts = pd.concat(rows)["kind"].value_counts() if rows else pd.Series(dtype=int)
+        return (cpu_s, counts, "its fitted levels") if _positive(cpu_s) and counts.sum() else None
     cpus = [b.run.get("bot_cpu_s") for b in bundles]
-    if not all(isinstance(c, int | float) and math.isfinite(c) and c > 0 for c in cpus):
+    if not all(_positive(c) for c in cpus):
+        return None
+    return float(sum(cpus)), taken["kind"].value_counts(), "the whole run (no per-level CPU in run.json)"
+
+
+def charge_loop_cpu(fits, bundles, tl: pd.DataFrame, fit_levels=()) -> None:
+    """``fits`` (``blackbox.BlackboxFits``) with the loop as one core when the CPU allows (module doc)."""
+    seen = bot_cpu(bundles, fit_levels, tl)
+    if seen is None:
         return
-    cpu_s = float(sum(cpus))
-    counts = tl.loc[np.isfinite(tl["taken"].to_numpy(dtype=float)), "kind"].value_counts()
+    cpu_s, counts, where = seen
     each_ms = 1000 * cpu_s / max(int(counts.sum()), 1)
-    head = f"bot CPU {cpu_s:.2f} s over {int(counts.sum())} updates ({each_ms:.2f} ms each)"
+    head = f"bot CPU {cpu_s:.2f} s over {int(counts.sum())} updates of {where} ({each_ms:.2f} ms each)"
     limit = _limit_seen(fits.structure)
     if limit is not None:
         fits.notes.append(f"{head}: not charged (the limit seen, {limit}, is the model's)")

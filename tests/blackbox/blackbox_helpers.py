@@ -26,7 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+import pytest
 from botcap.loadtest.harness.locust_procs import free_port
+from botcap.sim.calibrate import calibrate
 
 REPO = Path(__file__).resolve().parents[2]
 BOTS_DIR = REPO / "tests" / "fixtures" / "bots"
@@ -55,6 +58,7 @@ class Result:
     out: Path
     stdout: str
     stderr: str
+    others_cores: float | None = None   # CPU of work not the ladder's own during it, in cores (``_others``)
 
     @property
     def run(self) -> dict:
@@ -156,8 +160,42 @@ def run_ladder(out: Path, f: Fakes, b: RunningBot | None, *, arrivals: str | Non
     if mix:
         args += ["--mix", mix]
     args += list(extra)
+    ours = [*f.procs, *((b.proc,) if b is not None else ())]
+    before = _cpu_now(ours)
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, cwd=REPO)
-    return Result(done.returncode, out, done.stdout, done.stderr)
+    result = Result(done.returncode, out, done.stdout, done.stderr)
+    result.others_cores = _others(before, _cpu_now(ours), out)
+    return result
+
+
+def _cpu_now(procs: list[subprocess.Popen]) -> tuple[float, float, float, float]:
+    """(monotonic s, host busy CPU s, this process's and its waited-for children's CPU s, ``procs``' CPU
+    s): the generator and botcap's harness are waited-for children here, the fakes and the bot live."""
+    host = psutil.cpu_times()
+    own = os.times()
+    mine = 0.0
+    for p in procs:
+        try:
+            t = psutil.Process(p.pid).cpu_times()
+            mine += t.user + t.system
+        except psutil.Error:
+            continue
+    return (time.monotonic(), sum(host) - host.idle - getattr(host, "iowait", 0),
+            own.user + own.system + own.children_user + own.children_system, mine)
+
+
+def _others(before, after, out: Path) -> float | None:
+    """Cores of CPU used during the run by anything that is not the ladder's (the fakes, the bot,
+    botcap's harness and generator, PostgreSQL and Redis as run.json saw them): another job on the
+    machine, which slows the bot's and the fakes' scheduling in a way no model of the bot holds."""
+    wall = after[0] - before[0]
+    try:
+        servers = sum(s["cpu_s"] for s in json.loads((out / "run.json").read_text())["cpu"]["shared_servers"]
+                      .values())
+    except (OSError, KeyError, ValueError):
+        return None
+    ours = (after[2] - before[2]) + (after[3] - before[3]) + servers
+    return max(0.0, (after[1] - before[1]) - ours) / wall if wall > 0 else None
 
 
 @dataclass
@@ -169,6 +207,9 @@ class Ladder:
     bot: RunningBot
     run: Result
     tmp: Path
+    arrivals: str = ""
+    mix: str = ""
+    extra: tuple[str, ...] = ()
 
 
 @contextmanager
@@ -182,7 +223,7 @@ def ladder(tmp: Path, name: str, *, arrivals: str, mix: str, extra: tuple[str, .
             bot(name, f, tmp, port=port, env=env) as b:
         run = run_ladder(tmp / "run", f, b, arrivals=arrivals, mix=mix, extra=extra)
         assert run.code == 0, run.stderr[-2000:]
-        yield Ladder(f, b, run, tmp)
+        yield Ladder(f, b, run, tmp, arrivals, mix, tuple(extra))
 
 
 # --- the held-out check of a calibration (issue 11: p50/p95 per kind 10%, gaps < 5 ms aside; throughput 5%)
@@ -209,29 +250,24 @@ def figures(name: str, r: dict) -> str:
     return "\n".join(lines)
 
 
-def check_held_out(r: dict, *, first: bool = False, low_rel: float = 0.10,
-                   upper_latency: bool = True) -> list[str]:
+def check_held_out(r: dict, *, first: bool = False, low_rel: float = 0.10) -> list[str]:
     """Assert the held-out levels; returns what passed only on the interval fallback.
 
-    Throughput within the issue's 5% at the lower held-out level (below the knee), 10% at the upper one
-    (75-90% of the bot's capacity: on this shared 2-core host the knee itself moves, e.g. the aiogram
-    bot's from 13/s to 9.5/s between two ladders). Per kind p50 and p95 (and a stream's first-text p50)
-    within ``low_rel`` (the issue's 10%) or 5 ms, or inside the measured percentile's own bootstrap 95%
-    interval (``measured_ci95``): a level of 30-100 requests has a p95 of its 2nd-5th slowest, which
-    one host stall moves by more than 10%, while the model's is the mean of its replications. The model's
-    own 95% band (``band95``, over its replications) counts too: the two intervals must overlap (the
-    ptb bot's 2/s chat p95, predicted 0.900 s against a measured 1.046 s whose interval starts at 0.913,
-    failed a clean-clone CI; with ~10 such checks per bot, a 95% interval alone fails a perfect model
-    about once in two runs). At the upper level the same when ``upper_latency``, else printed only
-    (see each test's docstring). The first text's p95 is printed, not asserted (a few ms: the tail of
-    a loaded host's scheduling)."""
+    At both held-out levels (one below the knee, one at 75-90% of the bot's capacity): throughput
+    within the issue's 5%; per kind p50 and p95 (and a stream's first-text p50) within ``low_rel`` (the
+    issue's 10%) or 5 ms, or else the measured percentile's own bootstrap 95% interval
+    (``measured_ci95``) must overlap the model's 95% band over its replications (``band95``): a level
+    of 30-100 requests has a p95 of its 2nd-5th slowest, which one host stall moves by more than 10%
+    (the ptb bot's 2/s chat p95, predicted 0.900 s against a measured 1.046 s whose interval starts at
+    0.913, failed a clean-clone CI; with ~10 such checks per bot, a 95% interval alone fails a perfect
+    model about once in two runs). The first text's p95 is printed, not asserted (a few ms: the tail
+    of a loaded host's scheduling). A ladder measured while other work shared the machine is measured
+    again before a miss counts (``held_out_checked``)."""
     held = sorted((lv for lv in r["levels"] if lv["held_out"]), key=lambda lv: lv["rate_per_s"])
     assert len(held) == 2
     fallback = []
-    for lv, thr_rel, latency in ((held[0], 0.05, True), (held[1], 0.10, upper_latency)):
-        assert close(lv["predicted"]["throughput_per_s"], lv["measured"]["throughput_per_s"], thr_rel), lv
-        if not latency:
-            continue
+    for lv in held:
+        assert close(lv["predicted"]["throughput_per_s"], lv["measured"]["throughput_per_s"], 0.05), lv
         for kind, k in lv["by_kind"].items():
             m, p = k["measured"], k["predicted"]
             for key in ("p50_s", "p95_s", *(("first_p50_s",) if first else ())):
@@ -245,3 +281,44 @@ def check_held_out(r: dict, *, first: bool = False, low_rel: float = 0.10,
                                 f"(band {p_lo:.3g}-{p_hi:.3g}) for {m[key]:.3g} "
                                 f"(95% interval {lo:.3g}-{hi:.3g})")
     return fallback
+
+
+BUSY_OTHERS_CORES = 0.25   # another job's CPU during a ladder, in cores, past which its misses are the host's
+
+
+def held_out_checked(lad: Ladder, name: str, holdout: list[float], check, capsys) -> tuple[dict, list[str]]:
+    """Calibrate ``lad``'s ladder with ``holdout`` held out and run ``check`` (``check_held_out``) on the
+    report; returns (report, what passed on the interval fallback).
+
+    A ladder measured while another job took more than ``BUSY_OTHERS_CORES`` of this 2-core machine
+    (``Result.others_cores``: neither the bot, the fakes, botcap nor the databases) is measured again
+    once when its check fails, as the storm test does: the misses near the knee in earlier sessions
+    came at load 7-11, when the bot's and the fakes' scheduling followed the other job. Still busy the
+    second time, the test fails as "machine too busy", never as a verdict; a quiet ladder's miss is one."""
+    run = lad.run
+    for attempt in (1, 2):
+        r = calibrate([run.out], holdout=holdout, replications=10, seed=1).report
+        busy = run.others_cores is not None and run.others_cores > BUSY_OTHERS_CORES
+        with capsys.disabled():
+            print(f"\n{figures(name, r)}\n  other work on the machine: "
+                  f"{'?' if run.others_cores is None else f'{run.others_cores:.2f}'} cores")
+        try:
+            fallback = check(r)
+        except AssertionError:
+            if not busy:
+                raise
+            if attempt == 2:
+                pytest.fail(f"machine too busy: {run.others_cores:.2f} cores of other work during the "
+                            f"ladder measured again (over {BUSY_OTHERS_CORES}): no verdict on the model")
+            with capsys.disabled():
+                print(f"  ({name}: missed while {run.others_cores:.2f} cores of other work ran: measuring "
+                      "the ladder again)")
+            time.sleep(10)
+            run = run_ladder(lad.tmp / "again", lad.fakes, lad.bot, arrivals=lad.arrivals, mix=lad.mix,
+                             extra=lad.extra)
+            assert run.code == 0, run.stderr[-2000:]
+            continue
+        with capsys.disabled():
+            print("".join(f"  (interval) {x}\n" for x in fallback), end="")
+        return r, fallback
+    raise AssertionError("unreachable")

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from blackbox_helpers import check_held_out, figures, ladder, run_ladder
-from botcap.sim.calibrate import calibrate
+from blackbox_helpers import check_held_out, held_out_checked, ladder, run_ladder
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -64,19 +63,13 @@ def test_calibrate_aiogram_webhook_bot(aiogram, capsys):
     the model holds as its resource for the bot's own time (the outside cannot tell a DB pool from a
     semaphore: listed).
 
-    Asserted (``check_held_out``): throughput at 8/s (5%) and 11/s (10%); p50 and p95 at 8/s within 15%
-    or the measured 95% interval. Not the issue's 10%: the pool's wait at 60% of its capacity follows
-    the host (PostgreSQL and the bot share it with the load). Four ladders (10 model replications
-    each): at load ~8, ~6 and ~3 within 4.4%, 4% and 7% (p50), 7.6%, 5% and 1% (p95) for both kinds; at
-    load 7-11 (the knee at 9.5/s instead of 13/s) text p50 -11%, /count p50 -13%, text p95 -27% (inside
-    its interval). Printed, not asserted: latency at 11/s, within 9.5%, 4% and 12% in those three
-    ladders, past the moved knee in the other (p50s -27% and -34%)."""
-    r = calibrate([aiogram.run.out], holdout=HOLDOUT, replications=10, seed=1).report
-    with capsys.disabled():
-        print("\n" + figures("aiogram_webhook_answer", r))
-    fallback = check_held_out(r, low_rel=0.15, upper_latency=False)
-    with capsys.disabled():
-        print("".join(f"  (interval) {x}\n" for x in fallback), end="")
+    Asserted (``check_held_out`` through ``held_out_checked``): at 8/s and 11/s (~80% of the pool's
+    capacity) throughput within 5%, p50 and p95 within 10% or intervals that overlap. Quiet machine
+    (other work 0.01 cores), two ladders: 8/s within 3% (p95 chat 0.558/0.574 s); 11/s throughput
+    10.4/10.2, chat within 1.2%, /count p50 0.299/0.318 (6.4%), p95 0.695/0.718 (3.3%). Earlier
+    sessions' misses (text p50 -11%, /count p50 -13% at 8/s; 11/s p50s -27/-34%, the knee moved from
+    13 to 9.5/s) came at load 7-11 from other test suites: such a ladder is measured again."""
+    r, _ = held_out_checked(aiogram, "aiogram_webhook_answer", HOLDOUT, check_held_out, capsys)
     s = r["structure"]
     assert s["mode"]["value"] == "webhook"
     assert s["claude_in_flight"]["limit"] is None and s["updates_in_flight"]["limit"] is None

@@ -18,8 +18,7 @@ import shutil
 
 import pandas as pd
 import pytest
-from blackbox_helpers import check_held_out, figures, ladder, run_ladder, token_for
-from botcap.sim.calibrate import calibrate
+from blackbox_helpers import check_held_out, held_out_checked, ladder, run_ladder, token_for
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -70,6 +69,14 @@ def test_every_request_is_matched_by_next_message_and_its_call_linked_by_marker(
     assert run["target"] == "external" and run["profile"] is None
     assert run["known"]["delivery"] == "polling" and run["claude_time_scale"] == pytest.approx(0.1)
     assert run["bot_cpu_s"] > 0
+    # the bot's CPU per level adds up to the run's (the locust start-up before the first level aside),
+    # and more updates take more of it: past the knee the bot works flat out, below it idles in between
+    per_level = [lv["bot_cpu_s"] for lv in run["levels"]]
+    assert sum(per_level) == pytest.approx(run["bot_cpu_s"], rel=0.05, abs=0.1)
+    taken = req[req["taken_at"].notna()].groupby("level").size()
+    cpu_per_s = [lv["bot_cpu_s"] / lv["duration_s"] for lv in run["levels"]]
+    assert cpu_per_s[0] < cpu_per_s[-1] and taken[0] < taken[len(per_level) - 1]
+    assert all(0 < lv["host_busy_cores"] <= run["cpu"]["cores"] for lv in run["levels"])
     for level in run["levels"]:   # throughput counts only what was answered inside the window
         assert level["answered_in_window"] + level["late"] + level["unanswered"] == level["sent"]
         assert level["throughput_per_s"] == pytest.approx(level["answered_in_window"] / level["duration_s"])
@@ -99,19 +106,15 @@ def test_a_fixed_prompt_is_linked_by_chat_and_time_and_a_forgotten_token_is_refu
 def test_calibrate_ptb_sync_bot(ptb, capsys, botcap_in_process):
     """One Claude call at a time (the synchronous client blocks the loop): handlers 1, Claude 1.
 
-    Asserted (``check_held_out``): throughput at 2/s (5%) and 3/s (10%); p50 and p95 at 2/s within 10%
-    or the measured 95% interval. Four ladders: 2/s p50 +0.6%, -12%, -13%, +34% (the last three inside
-    their intervals: 32 requests), p95 -1.6%, -6%, -9%, +9.5%. Printed, not asserted: latency at 3/s,
-    ~85% of the bot's one-call-at-a-time capacity, where the queue multiplies the service time's error:
-    p50 +4%, -3%, +4.5%, +6%, p95 -12%, -13%, +3.8%, +27%. The last ladder's bot took 63-200 ms from the
-    posting to its getUpdates answer (20 ms in the first), and its service came out 38 ms for 17 ms.
+    Asserted (``check_held_out`` through ``held_out_checked``): at 2/s and 3/s (~85% of the bot's
+    one-call-at-a-time capacity) throughput within 5%, p50 and p95 within 10% or intervals that
+    overlap. Quiet machine (other work 0.01 cores), three ladders: every held-out figure within 1.5%
+    (2/s p50 0.299/0.301 s, p95 0.730/0.736; 3/s p50 0.439/0.442, p95 0.767/0.777); beside two busy
+    loops (other work 1.96 cores) within 2%. The misses of earlier sessions (3/s p95 -12..+27%) came
+    while other test suites shared the machine (load 7-11): such a ladder is measured again, and fails
+    as "machine too busy" if it still is, never as a verdict.
     """
-    r = calibrate([ptb.run.out], holdout=HOLDOUT, replications=10, seed=1).report
-    with capsys.disabled():
-        print("\n" + figures("ptb_sync_claude", r))
-    fallback = check_held_out(r, upper_latency=False)
-    with capsys.disabled():
-        print("".join(f"  (interval) {x}\n" for x in fallback), end="")
+    r, _ = held_out_checked(ptb, "ptb_sync_claude", HOLDOUT, check_held_out, capsys)
     s = r["structure"]
     assert s["mode"]["value"] == "polling"
     assert s["updates_in_flight"]["limit"] == 1 and s["claude_in_flight"]["limit"] == 1

@@ -235,3 +235,38 @@ def test_the_bots_measured_cpu_makes_its_event_loop_one_core(tmp_path, cpu_per_u
     else:
         assert fits.patch["platform"]["cpu_cores_per_instance"] == 1024 and mean == wall_s
         assert any("mostly waiting" in note for note in fits.notes)
+
+
+def test_the_loop_charge_reads_only_the_fitted_levels_cpu(tmp_path):
+    """With per-level CPU in run.json (``levels[i].bot_cpu_s``) the loop's charge is the fitted levels'
+    CPU per update taken in them: a held-out level's CPU (here ten times as much per update) is never
+    read; without per-level figures the whole run's is used and the note says so."""
+    from botcap.sim.calibrate.blackbox import fit_blackbox
+    from botcap.sim.calibrate.bundles import read_bundle
+
+    truth = load_scenario(HERE / "blackbox_stream.yaml", ["platform.claude.concurrency_per_instance=10000"])
+    plain = write_blackbox_bundle(truth, [(2, 20), (5, 15), (8, 15)], tmp_path / "b", seed=3,
+                                  stream_kinds=("ask",))
+    req = pd.read_parquet(plain / "requests.parquet")
+    per_level = req.groupby("level").size()
+    run = json.loads((plain / "run.json").read_text())
+    each = {0: 0.012, 1: 0.12, 2: 0.012}          # level 1 is held out
+    for lv in run["levels"]:
+        lv["bot_cpu_s"] = float(per_level[lv["level"]] * each[lv["level"]])
+    run["bot_cpu_s"] = sum(lv["bot_cpu_s"] for lv in run["levels"])
+    (plain / "run.json").write_text(json.dumps(run))
+    b = read_bundle(plain)
+    fitted = [lv for lv in b.levels if lv.index != 1]
+    fits = fit_blackbox([b], fitted, truth)
+    assert fits.patch["platform"]["cpu_cores_per_instance"] == 1
+    assert fits.fits["kinds.ask.service_s"].dist.mean == pytest.approx(0.012, rel=1e-6)
+    assert any("updates of its fitted levels" in note for note in fits.notes)
+
+    for lv in run["levels"]:                      # an older bundle: one figure for the whole run
+        del lv["bot_cpu_s"]
+    (plain / "run.json").write_text(json.dumps(run))
+    b = read_bundle(plain)
+    fits = fit_blackbox([b], [lv for lv in b.levels if lv.index != 1], truth)
+    whole = run["bot_cpu_s"] / len(req)
+    assert fits.fits["kinds.ask.service_s"].dist.mean == pytest.approx(whole, rel=1e-6)
+    assert any("the whole run (no per-level CPU" in note for note in fits.notes)
