@@ -1,10 +1,13 @@
 """A real, short calibration run: staging stack + Locust ladder (3 levels, 52 s) -> botcap calibrate.
 
-About 1.3 minutes (stack start, 52 s of load, last replies, calibration). It checks the whole path
+About 1.3 minutes per ladder (stack start, 52 s of load, last replies, calibration); two ladders
+(item 6 of issue 11: a second ladder gives the same fit). It checks the whole path
 on real bundles: every kind and stage is fitted from the bot's own timings, the held-out middle level
 is predicted, the calibrated scenario is written (the fitted 4/s and 10/s levels: ~40 updates of each
-of the rarest kinds, 15% of the mix, over the 30 a fit needs). The issue's accuracy targets are not
-asserted here: 14-22 s holds give ~10-50 requests per kind per level, too few for a 10% p95.
+of the rarest kinds, 15% of the mix, over the 30 a fit needs). The first test does not assert the
+accuracy targets on its one held-out level (14-22 s holds give ~10-50 requests per kind per level, too
+few for a 10% p95 alone); the second asserts them on a whole second ladder, with the measured
+interval as the fallback for the rarest kinds.
 """
 
 from __future__ import annotations
@@ -15,18 +18,23 @@ import pytest
 from botcap.loadtest.harness.profiles import PROFILES
 from botcap.loadtest.harness.run import RunOptions, run_load
 from botcap.sim.calibrate import calibrate
+from botcap.sim.calibrate.replay_bundle import replay_bundle
 
 pytestmark = pytest.mark.services
 
 
-@pytest.fixture(scope="module")
-def real_bundle(tmp_path_factory):
+def _ladder(tmp_path_factory, seed: int):
     profile = replace(PROFILES["calibration"], arrivals="4@16,6@14,10@22", claude_time_scale=0.1, warmup_s=2,
                       reply_timeout_s=30)
     out = tmp_path_factory.mktemp("real") / "bundle"
-    run = run_load(RunOptions(profile=profile, out=out, live=False, seed=11))
+    run = run_load(RunOptions(profile=profile, out=out, live=False, seed=seed))
     assert run["complete"], run.get("reason")
     return out
+
+
+@pytest.fixture(scope="module")
+def real_bundle(tmp_path_factory):
+    return _ladder(tmp_path_factory, 11)
 
 
 def test_real_bundle_calibrates_and_predicts_the_held_out_level(real_bundle, tmp_path):
@@ -45,3 +53,63 @@ def test_real_bundle_calibrates_and_predicts_the_held_out_level(real_bundle, tmp
     assert 0 < held[0]["predicted"]["p95_s"] < 30
     assert result.scenario.calibration.runs == [str(real_bundle)]
     assert out.read_text().startswith("# Calibrated by")
+
+
+def _overlap(a, b) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _predicts(rep: dict) -> list[str]:
+    """Per level and kind of a replay: p50 and p95 within 10% (gaps under 5 ms aside) or the measured
+    bootstrap 95% interval overlapping the model's band; throughput within 5%. Returns what passed on
+    the intervals; asserts the rest."""
+    fallback = []
+    for lv in rep["levels"]:
+        m_thr, p_thr = lv["measured"]["throughput_per_s"], lv["predicted"]["throughput_per_s"]
+        assert abs(p_thr - m_thr) <= 0.05 * m_thr, (lv["rate_per_s"], m_thr, p_thr)
+        for kind, k in lv["by_kind"].items():
+            for key in ("p50_s", "p95_s"):
+                m, p = k["measured"][key], k["predicted"][key]
+                if abs(p - m) <= max(0.10 * m, 0.005):
+                    continue
+                assert _overlap(k["measured_ci95"][key], k["band95"][key]), \
+                    (lv["rate_per_s"], kind, key, m, p)
+                fallback.append(f"{lv['rate_per_s']:g}/s {kind} {key} {p:.4f} for {m:.4f}")
+    return fallback
+
+
+def test_a_second_ladder_on_the_same_code_gives_the_same_fit(real_bundle, tmp_path_factory, tmp_path,
+                                                             capsys):
+    """Issue 11, item 6: two calibration ladders of the reference bot on the same code and machine gave
+    a command p95 of 19 ms and then 33 ms, the second fit carrying an extra ``telegram.send_s``. Here a
+    second ladder (same profile, another seed) must give the same stages, each stage's mean inside the
+    other's bootstrap interval (``--bootstrap 40``: the fitted requests resampled within kind and level,
+    refitted) or within 10% of it, and each fit must predict the *other* ladder, every level of it held
+    out, as the held-out targets ask (p50/p95 10% or 5 ms, else overlapping intervals; throughput 5%),
+    and its own fitted levels' throughput within 5%.
+
+    Three ladders (seeds 11-13), six cross-predictions: 71 of 72 level/kind percentiles within 10% or
+    5 ms, the other (a note p95 of 17 ms from 12 requests) inside its interval; throughput within 1%;
+    stage means within 8% (DB 0.38-0.41 ms, command 2.25-2.43 ms, haiku ttft 44.2-44.6 ms)."""
+    again = _ladder(tmp_path_factory, 12)
+    fits = {}
+    reports = {}
+    for name, bundle in (("a", real_bundle), ("b", again)):
+        fits[name] = tmp_path / f"{name}.yaml"
+        reports[name] = calibrate([bundle], holdout=[6], out=fits[name], replications=2, seed=1,
+                                  bootstrap_draws=40).report
+    a, b = reports["a"], reports["b"]
+    assert set(a["fits"]) == set(b["fits"])
+    for name in a["fits"]:
+        ma, mb = a["fits"][name]["params"].get("mean"), b["fits"][name]["params"].get("mean")
+        ia, ib = (r["stability"]["fits"].get(name, {}).get("mean") for r in (a, b))
+        if ma is None or ia is None or ib is None:
+            continue
+        assert _overlap(ia, ib) or abs(ma - mb) <= 0.10 * max(ma, mb), (name, ma, ia, mb, ib)
+    fallback = []
+    for bundle, fit in ((real_bundle, fits["b"]), (again, fits["a"])):
+        fallback += _predicts(replay_bundle(bundle, scenario_file=fit, replications=10, seed=1))
+    with capsys.disabled():
+        print("".join(f"\n  (interval) {x}" for x in fallback))
+    for r in (a, b):
+        assert r["fitted_levels_max_error"]["throughput"] < 0.05, r["fitted_levels_max_error"]
