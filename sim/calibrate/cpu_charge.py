@@ -14,7 +14,7 @@ from botcap.scenario.dists import Empirical
 if TYPE_CHECKING:
     from botcap.sim.calibrate.stages import StageFits
 
-__all__ = ["charge_unmodelled_cpu", "shifted"]
+__all__ = ["charge_unmodelled_cpu", "scaled", "shifted"]
 
 
 def shifted(dist, extra_s: float):
@@ -25,6 +25,14 @@ def shifted(dist, extra_s: float):
         return dist.model_copy(update={"mean": dist.mean + extra_s})
     mean = dist.mean + extra_s
     return dist.model_copy(update={"mean": mean, "cv": dist.cv * dist.mean / mean})
+
+
+def scaled(dist, factor: float):
+    """``dist`` with every value times ``factor``, its cv kept (``core._scaled`` does the same to a
+    scenario's mapping form, before it is a model object)."""
+    if isinstance(dist, Empirical):
+        return Empirical(dist="empirical", samples=[x * factor for x in dist.samples])
+    return dist.model_copy(update={"mean": dist.mean * factor})
 
 
 def charge_unmodelled_cpu(out: StageFits, bundles: list[RunBundle], base: Scenario) -> None:

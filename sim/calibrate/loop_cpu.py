@@ -36,22 +36,13 @@ import math
 
 import numpy as np
 import pandas as pd
-from botcap.sim.calibrate.cpu_charge import shifted
+from botcap.sim.calibrate.cpu_charge import scaled, shifted
 from botcap.sim.calibrate.fit import Fit
 from botcap.sim.calibrate.patch import set_key
-
-from botcap.scenario.dists import Empirical
 
 __all__ = ["charge_loop_cpu", "bot_cpu", "LOOP_WALL_MIN"]
 
 LOOP_WALL_MIN = 0.5
-
-
-def _scaled(dist, factor: float):
-    """``dist`` with every value times ``factor`` (its cv kept)."""
-    if isinstance(dist, Empirical):
-        return Empirical(dist="empirical", samples=[x * factor for x in dist.samples])
-    return dist.model_copy(update={"mean": dist.mean * factor})
 
 
 def _limit_seen(s: dict) -> str | None:
@@ -116,7 +107,7 @@ def charge_loop_cpu(fits, bundles, tl: pd.DataFrame, fit_levels=()) -> None:
         new = {k: shifted(kinds[k].dist, extra) for k in claude}
         how = f"+ {1000 * extra:.2f} ms per update of the Claude kinds (the CPU during their calls)"
     else:
-        new = {k: _scaled(f.dist, ratio) for k, f in kinds.items()}
+        new = {k: scaled(f.dist, ratio) for k, f in kinds.items()}
         how = f"x {ratio:.2f} (the loop is held only for the CPU of that time)"
     for k, dist in new.items():
         f = kinds[k]
