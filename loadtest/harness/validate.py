@@ -77,6 +77,8 @@ class _Level(BaseModel):
     warmup_s: NonNeg = 0.0
     sent: Count | None = None
     dropped: Count | None = None
+    bot_cpu_s: NonNeg | None = None          # with --bot-pid: the bot's CPU over the level (loop_cpu)
+    host_busy_cores: NonNeg | None = None
 
 
 class _RunJson(BaseModel):
@@ -90,6 +92,7 @@ class _RunJson(BaseModel):
     levels: list[_Level] | None = None
     rate_per_s: NonNeg | None = None
     claude_time_scale: Positive | None = None
+    bot_cpu_s: NonNeg | None = None
     scenario: dict[str, Any] | None = None
 
 

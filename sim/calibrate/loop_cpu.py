@@ -40,6 +40,8 @@ from botcap.sim.calibrate.cpu_charge import scaled, shifted
 from botcap.sim.calibrate.fit import Fit
 from botcap.sim.calibrate.patch import set_key
 
+from botcap.errors import BadInput
+
 __all__ = ["charge_loop_cpu", "bot_cpu", "LOOP_WALL_MIN"]
 
 LOOP_WALL_MIN = 0.5
@@ -68,6 +70,9 @@ def bot_cpu(bundles, fit_levels, tl: pd.DataFrame) -> tuple[float, pd.Series, st
         for b in bundles:
             fitted = {lv.index for lv in fit_levels if lv.bundle == b.name}
             cpu_s += sum(float(lv["bot_cpu_s"]) for lv in b.run["levels"] if lv.get("level") in fitted)
+            if not math.isfinite(cpu_s):
+                raise BadInput(f"{b.path / 'run.json'}: levels.*.bot_cpu_s: must be CPU seconds the "
+                               "levels could hold (they add up to more than any float)")
             mine = taken["bundle"] == b.name if "bundle" in taken else np.ones(len(taken), bool)
             rows.append(taken[mine & taken["level"].isin(fitted)])
         counts = pd.concat(rows)["kind"].value_counts() if rows else pd.Series(dtype=int)

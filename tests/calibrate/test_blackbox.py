@@ -21,6 +21,7 @@ from botcap.sim.calibrate import calibrate
 from botcap.sim.calibrate.structure import infer_structure
 from botcap.sim.calibrate.synthetic_blackbox import write_blackbox_bundle
 
+from botcap.errors import BadInput
 from botcap.scenario import load_scenario
 
 HERE = Path(__file__).parent
@@ -261,6 +262,13 @@ def test_the_loop_charge_reads_only_the_fitted_levels_cpu(tmp_path):
     assert fits.patch["platform"]["cpu_cores_per_instance"] == 1
     assert fits.fits["kinds.ask.service_s"].dist.mean == pytest.approx(0.012, rel=1e-6)
     assert any("updates of its fitted levels" in note for note in fits.notes)
+
+    for lv in run["levels"]:                      # valid numbers each, but no CPU time when added up
+        lv["bot_cpu_s"] = 1e308
+    (plain / "run.json").write_text(json.dumps(run))
+    b = read_bundle(plain)
+    with pytest.raises(BadInput, match=r"levels\.\*\.bot_cpu_s: must be CPU seconds"):
+        fit_blackbox([b], b.levels, truth)
 
     for lv in run["levels"]:                      # an older bundle: one figure for the whole run
         del lv["bot_cpu_s"]
