@@ -64,11 +64,11 @@ def test_calibrate_aiogram_webhook_bot(aiogram, capsys):
     semaphore: listed).
 
     Asserted (``check_held_out`` through ``held_out_checked``): at 8/s and 11/s (~80% of the pool's
-    capacity) throughput within 5%, p50 and p95 within 10% or intervals that overlap. Quiet machine
-    (other work 0.01 cores), two ladders: 8/s within 3% (p95 chat 0.558/0.574 s); 11/s throughput
-    10.4/10.2, chat within 1.2%, /count p50 0.299/0.318 (6.4%), p95 0.695/0.718 (3.3%). Earlier
-    sessions' misses (text p50 -11%, /count p50 -13% at 8/s; 11/s p50s -27/-34%, the knee moved from
-    13 to 9.5/s) came at load 7-11 from other test suites: such a ladder is measured again."""
+    capacity) throughput within 5%, p50 and p95 within 10% or intervals that overlap. Quiet machine (other
+    work 0.01 cores), two ladders (measured/predicted): 8/s within 3% (p95 chat 0.558/0.574 s); 11/s
+    throughput 10.4/10.2, chat within 1.2%, /count p50 0.299/0.318 (6.4%), p95 0.695/0.718 (3.3%). Earlier
+    sessions' misses (text p50 -11%, /count p50 -13% at 8/s; 11/s p50s -27/-34%, the knee moved from 13 to
+    9.5/s) came at load 7-11 from other test suites: such a ladder is measured again."""
     r, _ = held_out_checked(aiogram, "aiogram_webhook_answer", HOLDOUT, check_held_out, capsys)
     s = r["structure"]
     assert s["mode"]["value"] == "webhook"

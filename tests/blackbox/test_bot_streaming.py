@@ -73,14 +73,14 @@ def test_calibrate_streaming_bot(stream, capsys):
     placeholder) and completion (the last edit) are both predicted; the bot's CPU (--bot-pid) makes its
     event loop one core (``loop_cpu``).
 
-    Asserted (``check_held_out`` through ``held_out_checked``): at 5/s and 12/s throughput within 5%,
-    p50, p95 and the first text's p50 within 10% (or 5 ms) or intervals that overlap. Quiet machine
-    (other work 0.01 cores), two ladders: 5/s p50 0.257/0.266 s (3.5%), p95 0.298/0.305; 12/s p50
-    0.231/0.242 (4.8%), p95 0.296/0.305 (3%); first text 2-3 ms measured, 1.7-1.8 ms predicted. The
-    bot's event loop is busy ~9 times per update (placeholder, ~7 edits, the stream's chunks), the
-    model's once (``loop_cpu``, charged with the CPU of the fitted levels only): on a host saturated by
-    other work (load 7-11) the placeholder and last edit took 28 and 41 ms at 12/s against 13 and 4 ms
-    at 3/s (p95 -12%, -34% in earlier sessions): such a ladder is measured again.
+    Asserted (``check_held_out`` through ``held_out_checked``): at 5/s and 12/s throughput within 5%, p50,
+    p95 and the first text's p50 within 10% (or 5 ms) or intervals that overlap. Quiet machine (other work
+    0.01 cores), two ladders (measured/predicted): 5/s p50 0.257/0.266 s (3.5%), p95 0.298/0.305; 12/s p50
+    0.231/0.242 (4.8%), p95 0.296/0.305 (3%); first text 2-3 ms measured, 1.7-1.8 ms predicted. The bot's
+    event loop is busy ~9 times per update (placeholder, ~7 edits, the stream's chunks), the model's once
+    (``loop_cpu``, charged with the CPU of the fitted levels only): on a host saturated by other work
+    (load 7-11) the placeholder and last edit took 28 and 41 ms at 12/s against 13 and 4 ms at 3/s (p95
+    -12%, -34% in earlier sessions): such a ladder is measured again.
     """
     r, _ = held_out_checked(stream, "streaming_edit", HOLDOUT, partial(check_held_out, first=True), capsys)
     s = r["structure"]
