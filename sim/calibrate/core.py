@@ -176,7 +176,7 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
     doc = (load_scenario(data=user_doc) if user_doc else run_sc).model_dump(mode="json")
     doc["platform"] = _measured_platform(bundles[0])
     doc = apply_patch(doc, fits.patch)
-    notes = list(fits.notes)
+    notes = list(fits.notes) + predict.busy_host_notes(bundles, levels_out)
     if bundles[0].time_scale != 1.0:
         notes.append(_unscale_claude(doc, fits.patch, bundles[0].time_scale))
     doc["calibration"] = {
