@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import psutil
 from botcap.loadtest.harness import timeline as T
 from botcap.loadtest.harness.profiles import Profile
 from botcap.loadtest.users.messages import parse_mix
@@ -64,13 +65,29 @@ def check_external(o) -> dict:
     else:
         _wait_for_poller(host, token, bot_id)
         known["delivery"] = "polling"
+    pids = {"fake-telegram": _fake_pid(stats.get("fake_pid"), "telegram")}
     if o.claude_url:
         try:
             claude = _get(f"{o.claude_url.rstrip('/')}/_fake/stats")
             known["claude_time_scale"] = float(claude["time_scale"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise BadInput(f"--claude-url: {o.claude_url} is not a fake Claude API ({e})") from None
+        pids["fake-claude"] = _fake_pid(claude.get("fake_pid"), "claude")
+    known["fake_pids"] = {name: pid for name, pid in pids.items() if pid is not None}
     return known
+
+
+def _fake_pid(value, fake: str) -> int | None:
+    """The fake's PID when it runs on this machine as botcap's fake (its command line says so; a fake in
+    another PID namespace, e.g. a container, gives a number that is not it): its CPU is then the run's
+    own, not other work (run.json ``cpu.other_work_cores``)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return None
+    try:
+        command = " ".join(psutil.Process(value).cmdline())
+    except psutil.Error:
+        return None
+    return value if f"botcap.loadtest.fakes.{fake}" in command else None
 
 
 def _wait_for_poller(host: str, token: str, bot_id: str) -> None:

@@ -41,7 +41,12 @@ class CpuMeter:
         self.series: list[tuple[float, dict[str, float], float]] = []
 
     def watch(self, pids: dict[str, int]) -> None:
+        """Watch each process by name; a PID already watched under another name takes the new one (the
+        staging stack's launcher is its one bot instance when there is one: counted once)."""
         for name, pid in pids.items():
+            for old in [n for n, p in self.procs.items() if p.pid == pid and n != name]:
+                for table in (self.procs, self.first, self.last, self._prev, self.peak):
+                    table.pop(old, None)
             try:
                 p = psutil.Process(pid)
                 self.procs[name] = p
@@ -83,13 +88,15 @@ class CpuMeter:
 
     def between(self, start_unix_s: float, end_unix_s: float) -> dict:
         """CPU between two Unix times, read off the samples (every ~0.5 s, interpolated linearly):
-        ``cpu_s`` per watched process (shared servers left out) and ``host_busy_cores``.
+        ``cpu_s`` per watched process (shared servers left out), ``host_busy_cores`` and
+        ``other_work_cores`` (the host's busy CPU that no watched process, shared servers included,
+        used: another job on the machine).
 
         Why: one figure for the whole run mixes a ladder's quiet levels with the saturated one past
         its knee (and with its drain); a calibration must also not read the CPU of its held-out levels.
         """
         if len(self.series) < 2 or not end_unix_s > start_unix_s:
-            return {"cpu_s": {}, "host_busy_cores": None}
+            return {"cpu_s": {}, "host_busy_cores": None, "other_work_cores": None}
         ts = np.array([t for t, _, _ in self.series])
         ends = np.clip([start_unix_s, end_unix_s], ts[0], ts[-1])
 
@@ -97,14 +104,18 @@ class CpuMeter:
             a, b = np.interp(ends, ts, np.asarray(values, dtype=float))
             return float(b - a)
 
-        cpu = {}
+        cpu, watched_s = {}, 0.0
         for name in self.first:
+            value = used([c.get(name, np.nan) for _, c, _ in self.series])
+            watched_s += value if np.isfinite(value) else 0.0
             if name.split("[")[0] not in SHARED_SERVERS:
-                value = used([c.get(name, np.nan) for _, c, _ in self.series])
                 cpu[name] = round(value, 3) if np.isfinite(value) else None
         wall = float(ends[1] - ends[0])
-        host = used([h for _, _, h in self.series]) / wall if wall > 0 else None
-        return {"cpu_s": cpu, "host_busy_cores": None if host is None else round(host, 3)}
+        if not wall > 0:
+            return {"cpu_s": cpu, "host_busy_cores": None, "other_work_cores": None}
+        host_s = used([h for _, _, h in self.series])
+        return {"cpu_s": cpu, "host_busy_cores": round(host_s / wall, 3),
+                "other_work_cores": round(max(0.0, host_s - watched_s) / wall, 3)}
 
     def summary(self) -> dict:
         wall = max(self.t1 - self.t0, 1e-9)
@@ -123,8 +134,10 @@ class CpuMeter:
             else:
                 procs[name] = entry
         busy0, busy1 = _busy(self.host0), _busy(self.host1)
+        watched = sum(self.last[name] - self.first[name] for name in self.first)
         return {"wall_s": round(wall, 3), "cores": psutil.cpu_count(), "processes": procs,
-                "shared_servers": servers, "host_busy_core_pct": round(100 * (busy1 - busy0) / wall, 1)}
+                "shared_servers": servers, "host_busy_core_pct": round(100 * (busy1 - busy0) / wall, 1),
+                "other_work_cores": round(max(0.0, (busy1 - busy0) - watched) / wall, 3)}
 
 
 def _busy(t) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import time
 import urllib.request
@@ -123,6 +124,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
     scenario_file.write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     stack = info = locust = host = token = None
     cpu = CpuMeter()
+    cpu.watch({"harness": os.getpid()})   # this process: the live view, the marks, the stack's launch
     marks = Marks()
     try:
         if o.external:
@@ -132,6 +134,7 @@ def run_load(o: RunOptions) -> dict[str, Any]:
             run["claude_time_scale"] = run["known"].get("claude_time_scale")
             if o.bot_pid:
                 cpu.watch({"bot": o.bot_pid})
+            cpu.watch(run["known"].get("fake_pids") or {})
         else:
             from botcap.loadtest.staging.stack import StagingStack
             stack = StagingStack(scenario=scenario, instances=o.instances, mode=o.mode,
@@ -337,8 +340,8 @@ def _levels(p: Profile, requests: pd.DataFrame, drops: pd.DataFrame) -> list[dic
 
 
 def _levels_cpu(levels: list[dict], cpu: CpuMeter, bot: str | None) -> None:
-    """Each level's ``host_busy_cores`` and, with ``--bot-pid``, ``bot_cpu_s``: from its window's start
-    to the next level's (the last level's to the run's end, its drain included)."""
+    """Each level's ``host_busy_cores``, ``other_work_cores`` and, with ``--bot-pid``, ``bot_cpu_s``: from
+    its window's start to the next level's (the last level's to the run's end, its drain included)."""
     for i, lv in enumerate(levels):
         start = lv["window_start_at"]
         end = levels[i + 1]["window_start_at"] if i + 1 < len(levels) else cpu.series[-1][0] \
@@ -347,6 +350,7 @@ def _levels_cpu(levels: list[dict], cpu: CpuMeter, bot: str | None) -> None:
             continue
         used = cpu.between(start, end)
         lv["host_busy_cores"] = used["host_busy_cores"]
+        lv["other_work_cores"] = used["other_work_cores"]
         if bot is not None:
             lv["bot_cpu_s"] = used["cpu_s"].get(bot)
 

@@ -79,6 +79,7 @@ class _Level(BaseModel):
     dropped: Count | None = None
     bot_cpu_s: NonNeg | None = None          # with --bot-pid: the bot's CPU over the level (loop_cpu)
     host_busy_cores: NonNeg | None = None
+    other_work_cores: NonNeg | None = None
 
 
 class _RunJson(BaseModel):

@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import pytest
 from botcap.loadtest.harness.locust_procs import free_port
 from botcap.sim.calibrate import calibrate
@@ -58,7 +57,7 @@ class Result:
     out: Path
     stdout: str
     stderr: str
-    others_cores: float | None = None   # CPU of work not the ladder's own during it, in cores (``_others``)
+    others_cores: float | None = None   # CPU of another job during the run, in cores (run.json)
 
     @property
     def run(self) -> dict:
@@ -160,42 +159,13 @@ def run_ladder(out: Path, f: Fakes, b: RunningBot | None, *, arrivals: str | Non
     if mix:
         args += ["--mix", mix]
     args += list(extra)
-    ours = [*f.procs, *((b.proc,) if b is not None else ())]
-    before = _cpu_now(ours)
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, cwd=REPO)
     result = Result(done.returncode, out, done.stdout, done.stderr)
-    result.others_cores = _others(before, _cpu_now(ours), out)
+    try:   # the CPU no process of the run used (run.json cpu.other_work_cores): another job's
+        result.others_cores = float(json.loads((out / "run.json").read_text())["cpu"]["other_work_cores"])
+    except (OSError, KeyError, TypeError, ValueError):
+        result.others_cores = None
     return result
-
-
-def _cpu_now(procs: list[subprocess.Popen]) -> tuple[float, float, float, float]:
-    """(monotonic s, host busy CPU s, this process's and its waited-for children's CPU s, ``procs``' CPU
-    s): the generator and botcap's harness are waited-for children here, the fakes and the bot live."""
-    host = psutil.cpu_times()
-    own = os.times()
-    mine = 0.0
-    for p in procs:
-        try:
-            t = psutil.Process(p.pid).cpu_times()
-            mine += t.user + t.system
-        except psutil.Error:
-            continue
-    return (time.monotonic(), sum(host) - host.idle - getattr(host, "iowait", 0),
-            own.user + own.system + own.children_user + own.children_system, mine)
-
-
-def _others(before, after, out: Path) -> float | None:
-    """Cores of CPU used during the run by anything that is not the ladder's (the fakes, the bot,
-    botcap's harness and generator, PostgreSQL and Redis as run.json saw them): another job on the
-    machine, which slows the bot's and the fakes' scheduling in a way no model of the bot holds."""
-    wall = after[0] - before[0]
-    try:
-        servers = sum(s["cpu_s"] for s in json.loads((out / "run.json").read_text())["cpu"]["shared_servers"]
-                      .values())
-    except (OSError, KeyError, ValueError):
-        return None
-    ours = (after[2] - before[2]) + (after[3] - before[3]) + servers
-    return max(0.0, (after[1] - before[1]) - ours) / wall if wall > 0 else None
 
 
 @dataclass
@@ -291,10 +261,11 @@ def held_out_checked(lad: Ladder, name: str, holdout: list[float], check, capsys
     report; returns (report, what passed on the interval fallback).
 
     A ladder measured while another job took more than ``BUSY_OTHERS_CORES`` of this 2-core machine
-    (``Result.others_cores``: neither the bot, the fakes, botcap nor the databases) is measured again
-    once when its check fails, as the storm test does: the misses near the knee in earlier sessions
-    came at load 7-11, when the bot's and the fakes' scheduling followed the other job. Still busy the
-    second time, the test fails as "machine too busy", never as a verdict; a quiet ladder's miss is one."""
+    (``Result.others_cores``, run.json ``cpu.other_work_cores``: neither the bot, the fakes, botcap nor
+    the databases) is measured again once when its check fails, as the storm test does: the misses near
+    the knee in earlier sessions came at load 7-11, when the bot's and the fakes' scheduling followed
+    the other job. Still busy the second time, the test fails as "machine too busy", never as a
+    verdict; a quiet ladder's miss is one."""
     run = lad.run
     for attempt in (1, 2):
         r = calibrate([run.out], holdout=holdout, replications=10, seed=1).report

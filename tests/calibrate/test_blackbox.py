@@ -281,19 +281,24 @@ def test_the_loop_charge_reads_only_the_fitted_levels_cpu(tmp_path):
 
 
 def test_levels_measured_on_a_full_machine_are_named(tmp_path):
-    """``levels[].host_busy_cores`` comes from run.json; a level with 90% of the machine's cores busy
-    gets a note (its timings include waits for a core, which the model of the bot does not have); an
-    unrecorded level is null and says nothing."""
+    """``levels[].host_busy_cores`` and ``other_work_cores`` come from run.json; a level with 90% of the
+    machine's cores busy gets a note (its timings include waits for a core, which the model of the bot
+    does not have), one beside over 0.25 cores of other work another; an unrecorded level is null and
+    says nothing."""
     truth = load_scenario(HERE / "blackbox_stream.yaml", ["platform.claude.concurrency_per_instance=10000"])
     plain = write_blackbox_bundle(truth, [(2, 20), (5, 15), (8, 15)], tmp_path / "b", seed=3,
                                   stream_kinds=("ask",))
     run = json.loads((plain / "run.json").read_text())
     run["cpu"] = {"cores": 2}
-    for lv, busy in zip(run["levels"], (0.4, 1.85, None), strict=True):
+    for lv, busy, other in zip(run["levels"], (0.4, 1.85, None), (0.6, 0.1, None), strict=True):
         if busy is not None:
-            lv["host_busy_cores"] = busy
+            lv["host_busy_cores"], lv["other_work_cores"] = busy, other
     (plain / "run.json").write_text(json.dumps(run))
     r = calibrate([plain], replications=1).report
     assert [lv["host_busy_cores"] for lv in r["levels"]] == [0.4, 1.85, None]
+    assert [lv["other_work_cores"] for lv in r["levels"]] == [0.6, 0.1, None]
     busy_notes = [n for n in r["notes"] if "cores busy" in n]
     assert len(busy_notes) == 1 and "at 5/s: the machine was 1.85 of its 2 cores busy" in busy_notes[0]
+    other_notes = [n for n in r["notes"] if "other work" in n]
+    assert len(other_notes) == 1 and "at 2/s: other work (no process of the run) took 0.60 cores" in \
+        other_notes[0]

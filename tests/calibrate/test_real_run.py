@@ -12,7 +12,9 @@ interval as the fallback for the rarest kinds.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from botcap.loadtest.harness.profiles import PROFILES
@@ -90,12 +92,43 @@ def test_a_second_ladder_on_the_same_code_gives_the_same_fit(real_bundle, tmp_pa
 
     Three ladders (seeds 11-13), six cross-predictions: 71 of 72 level/kind percentiles within 10% or
     5 ms, the other (a note p95 of 17 ms from 12 requests) inside its interval; throughput within 1%;
-    stage means within 8% (DB 0.38-0.41 ms, command 2.25-2.43 ms, haiku ttft 44.2-44.6 ms)."""
-    again = _ladder(tmp_path_factory, 12)
+    stage means within 8% (DB 0.38-0.41 ms, command 2.25-2.43 ms, haiku ttft 44.2-44.6 ms). A miss
+    beside other work (run.json ``cpu.other_work_cores`` over 0.25 cores: a clean-clone CI gave a note's
+    2 ms service 1.9 and 2.8 ms while another session's tests ran) measures the busier ladder again;
+    still busy, the test fails as "machine too busy", never as a verdict."""
+    bundles = [real_bundle, _ladder(tmp_path_factory, 12)]
+    for attempt in (1, 2):
+        try:
+            _same_fit(*bundles, tmp_path / f"try{attempt}", capsys)
+            return
+        except AssertionError:
+            other = [_other_work(b) for b in bundles]
+            if max(other) <= BUSY_OTHERS_CORES:
+                raise
+            if attempt == 2:
+                pytest.fail(f"machine too busy: other work took {max(other):.2f} cores during a ladder "
+                            f"measured again (over {BUSY_OTHERS_CORES}): no verdict on the fits")
+            busiest = other.index(max(other))
+            with capsys.disabled():
+                print(f"\n  (missed beside {other[busiest]:.2f} cores of other work: measuring that ladder "
+                      "again)")
+            bundles[busiest] = _ladder(tmp_path_factory, 13)
+
+
+BUSY_OTHERS_CORES = 0.25   # another job's CPU during a ladder (run.json cpu.other_work_cores)
+
+
+def _other_work(bundle) -> float:
+    return float(json.loads((bundle / "run.json").read_text())["cpu"]["other_work_cores"])
+
+
+def _same_fit(first, second, tmp: Path, capsys) -> None:
+    """The assertions of the test above on two ladders."""
+    tmp.mkdir()
     fits = {}
     reports = {}
-    for name, bundle in (("a", real_bundle), ("b", again)):
-        fits[name] = tmp_path / f"{name}.yaml"
+    for name, bundle in (("a", first), ("b", second)):
+        fits[name] = tmp / f"{name}.yaml"
         reports[name] = calibrate([bundle], holdout=[6], out=fits[name], replications=2, seed=1,
                                   bootstrap_draws=40).report
     a, b = reports["a"], reports["b"]
@@ -107,7 +140,7 @@ def test_a_second_ladder_on_the_same_code_gives_the_same_fit(real_bundle, tmp_pa
             continue
         assert _overlap(ia, ib) or abs(ma - mb) <= 0.10 * max(ma, mb), (name, ma, ia, mb, ib)
     fallback = []
-    for bundle, fit in ((real_bundle, fits["b"]), (again, fits["a"])):
+    for bundle, fit in ((first, fits["b"]), (second, fits["a"])):
         fallback += _predicts(replay_bundle(bundle, scenario_file=fit, replications=10, seed=1))
     with capsys.disabled():
         print("".join(f"\n  (interval) {x}" for x in fallback))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import numpy as np
 from aiohttp import web
@@ -232,6 +233,7 @@ class FakeClaude:
         snap["faults"] = self.faults.snapshot()
         snap["cache_entries"] = len(self.cache)
         snap["time_scale"] = self.scale
+        snap["fake_pid"] = os.getpid()   # botcap's harness adds the fake's CPU to the run's own
         return web.json_response(snap)
 
     async def get_calls(self, request: web.Request) -> web.Response:

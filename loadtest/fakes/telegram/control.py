@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import time
 
 from aiohttp import web
@@ -242,7 +243,8 @@ async def get_log(request, fake):
 # ------------------------------------------------------------------------------------ stats, config, reset
 @control
 async def get_stats(request, fake):
-    return ok(result=fake.bot(request.match_info["token"]).stats_view())
+    # fake_pid: botcap's harness on this machine adds the fake's CPU to the run's own (run.json cpu)
+    return ok(result={**fake.bot(request.match_info["token"]).stats_view(), "fake_pid": os.getpid()})
 
 
 @control
