@@ -62,7 +62,8 @@ def _overlap(a, b) -> bool:
 
 
 def _predicts(rep: dict) -> list[str]:
-    """Per level and kind of a replay: p50 and p95 within 10% (gaps under 5 ms aside) or the measured
+    """Per level and kind of a replay: p50, and p95 where at least 20 requests make one (below that it is
+    their largest: one slow note of 28 ms among 12), within 10% (gaps under 5 ms aside) or the measured
     bootstrap 95% interval overlapping the model's band; throughput within 5%. Returns what passed on
     the intervals; asserts the rest."""
     fallback = []
@@ -70,7 +71,7 @@ def _predicts(rep: dict) -> list[str]:
         m_thr, p_thr = lv["measured"]["throughput_per_s"], lv["predicted"]["throughput_per_s"]
         assert abs(p_thr - m_thr) <= 0.05 * m_thr, (lv["rate_per_s"], m_thr, p_thr)
         for kind, k in lv["by_kind"].items():
-            for key in ("p50_s", "p95_s"):
+            for key in ("p50_s", "p95_s") if k["measured"]["n"] >= 20 else ("p50_s",):
                 m, p = k["measured"][key], k["predicted"][key]
                 if abs(p - m) <= max(0.10 * m, 0.005):
                     continue
@@ -83,19 +84,20 @@ def _predicts(rep: dict) -> list[str]:
 def test_a_second_ladder_on_the_same_code_gives_the_same_fit(real_bundle, tmp_path_factory, tmp_path,
                                                              capsys):
     """Issue 11, item 6: two calibration ladders of the reference bot on the same code and machine gave
-    a command p95 of 19 ms and then 33 ms, the second fit carrying an extra ``telegram.send_s``. Here a
-    second ladder (same profile, another seed) must give the same stages, each stage's mean inside the
-    other's bootstrap interval (``--bootstrap 40``: the fitted requests resampled within kind and level,
-    refitted) or within 10% of it, and each fit must predict the *other* ladder, every level of it held
-    out, as the held-out targets ask (p50/p95 10% or 5 ms, else overlapping intervals; throughput 5%),
-    and its own fitted levels' throughput within 5%.
+    a command p95 of 19 ms and then 33 ms for the same 15 ms measured, the second fit carrying an extra
+    ``telegram.send_s``. Here a second ladder (same profile, another seed) must give the same stages,
+    and each fit must predict the *other* ladder, every level of it held out, within the held-out
+    targets (p50/p95 10% or 5 ms, else overlapping intervals; throughput 5%), and its own fitted
+    levels' throughput within 5%. Each stage's mean must lie inside the other's bootstrap interval
+    (``--bootstrap 40``) or within 25% or 1.5 ms of it: the bootstrap resamples one run's requests and
+    is narrower than the spread between runs (six quiet ladders, seeds 11-16: 9 of ~150 stage pairs had
+    intervals apart, e.g. the simple chat's service 7.97 and 9.24 ms, a note's 2.04 and 3.08 ms, the
+    Telegram round trip 0.77 and 0.97 ms), while a doubled send puts a command's mean ~40% high.
 
-    Three ladders (seeds 11-13), six cross-predictions: 71 of 72 level/kind percentiles within 10% or
-    5 ms, the other (a note p95 of 17 ms from 12 requests) inside its interval; throughput within 1%;
-    stage means within 8% (DB 0.38-0.41 ms, command 2.25-2.43 ms, haiku ttft 44.2-44.6 ms). A miss
-    beside other work (run.json ``cpu.other_work_cores`` over 0.25 cores: a clean-clone CI gave a note's
-    2 ms service 1.9 and 2.8 ms while another session's tests ran) measures the busier ladder again;
-    still busy, the test fails as "machine too busy", never as a verdict."""
+    Six quiet ladders, 30 cross-predictions: 550 of 550 level/kind percentiles within 10% or 5 ms,
+    throughput within 1.5%. A miss beside other work (run.json ``cpu.other_work_cores`` over 0.25
+    cores) measures the busier ladder again; still busy, the test fails as "machine too busy", never
+    as a verdict."""
     bundles = [real_bundle, _ladder(tmp_path_factory, 12)]
     for attempt in (1, 2):
         try:
@@ -138,7 +140,7 @@ def _same_fit(first, second, tmp: Path, capsys) -> None:
         ia, ib = (r["stability"]["fits"].get(name, {}).get("mean") for r in (a, b))
         if ma is None or ia is None or ib is None:
             continue
-        assert _overlap(ia, ib) or abs(ma - mb) <= 0.10 * max(ma, mb), (name, ma, ia, mb, ib)
+        assert _overlap(ia, ib) or abs(ma - mb) <= max(0.25 * max(ma, mb), 0.0015), (name, ma, ia, mb, ib)
     fallback = []
     for bundle, fit in ((first, fits["b"]), (second, fits["a"])):
         fallback += _predicts(replay_bundle(bundle, scenario_file=fit, replications=10, seed=1))
