@@ -193,6 +193,15 @@ def print_report(r: dict) -> None:
             console.print(f"stability ({st['draws']} bootstrap draws): predicted p95 within +-"
                           f"{_pct(st['max_p95_halfwidth'])} (95% interval; widest: {worst['kind']} at "
                           f"{worst['rate_per_s']:g}/s, {_f(lo)}-{_f(hi)} s)")
+    lad = st.get("ladders") or {}
+    if lad.get("cross"):
+        widest = max(lad["spread"].items(), key=lambda kv: kv[1], default=(None, math.nan))
+        mx = lad["max_cross_error"]
+        console.print(f"stability ({lad['ladders']} ladders, each fitted alone): stage means apart by up to "
+                      f"{_pct(widest[1])} ({widest[0]}); each ladder's fit replaying the others: throughput "
+                      f"{_pct(mx['throughput'])}, p50 {_pct(mx['p50'])}, p95 {_pct(mx['p95'])} per kind")
+    elif lad.get("why"):
+        console.print(f"stability across ladders: not computed ({lad['why']})")
     if r.get("blackbox"):
         s = r["structure"]
         none = "no limit seen"

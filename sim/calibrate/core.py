@@ -22,6 +22,7 @@ from pathlib import Path
 
 from botcap.sim.calibrate import predict, usl
 from botcap.sim.calibrate.bundles import Level, RunBundle, read_bundles
+from botcap.sim.calibrate.ladders import ladder_stability
 from botcap.sim.calibrate.stability import bootstrap, resample
 from botcap.sim.calibrate.stages import (
     MAX_TOKENS_PER_S,
@@ -168,6 +169,10 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
         return f, load_scenario(data=apply_patch(run_doc, f.patch))
 
     stability = bootstrap(bundles, bootstrap_draws, seed, refit, levels_out)
+    if len(bundles) >= 2:   # each ladder alone, and replayed by the others' fits (``ladders``)
+        stability["ladders"] = ladder_stability(
+            bundles, fit_levels, lambda b, lvs: _fit([b], lvs, run_sc),
+            lambda f: load_scenario(data=apply_patch(run_doc, f.patch)), replications=replications, seed=seed)
     sat = predict.saturation(levels_out, replay_sc.slo)
     usl_fit = usl.fit_usl([lv["measured"]["concurrency"] for lv in levels_out],
                           [lv["measured"]["throughput_per_s"] for lv in levels_out])

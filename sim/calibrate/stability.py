@@ -7,9 +7,11 @@ replacement (within each kind and load level: the reference bot's stage rows, or
 times and Claude calls), refits, and replays every bundle once with the draw's own seed (so the interval
 holds the model's sampling noise as well as the fit's: with common seeds, one ladder's intervals missed
 its own 3-replication predictions). The 2.5-97.5% quantiles over the draws are the 95% interval of each
-fitted mean and of each predicted p95 per level and kind. A second ladder whose fits fall outside these
-intervals differs by more than sampling: the machine or the bot changed. The structure of a black box (its
-limits) is read once and not resampled."""
+fitted mean and of each predicted p95 per level and kind. These intervals hold one run's sampling, not
+the drift between runs: a second ladder of the same bot on the same quiet machine may fall outside them
+(six ladders of the reference bot: 9 of ~150 stage pairs apart, every prediction within target);
+``ladders.py`` measures that spread when calibrate is given two ladders or more. The structure of a black
+box (its limits) is read once and not resampled."""
 
 from __future__ import annotations
 

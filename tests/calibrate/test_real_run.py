@@ -148,3 +148,7 @@ def _same_fit(first, second, tmp: Path, capsys) -> None:
         print("".join(f"\n  (interval) {x}" for x in fallback))
     for r in (a, b):
         assert r["fitted_levels_max_error"]["throughput"] < 0.05, r["fitted_levels_max_error"]
+    # calibrate given both ladders reports the same comparison itself (stability.ladders)
+    lad = calibrate([first, second], replications=2, seed=1).report["stability"]["ladders"]
+    assert len(lad["cross"]) == 2 and lad["max_cross_error"]["throughput"] < 0.05, lad["max_cross_error"]
+    assert set(lad["fits"]) == set(a["fits"]) - {k for k, f in a["fits"].items() if "mean" not in f["params"]}

@@ -186,3 +186,30 @@ def test_replay_runs_until_the_backlog_drains():
     assert len(sim) == 2000
     assert sim["done_s"].notna().all() and sim["ok"].all()
     assert sim["done_s"].max() > 10 + TAIL_S
+
+
+def test_two_ladders_are_each_fitted_alone_and_replayed_by_the_others_fit(ladder_bundle, truth,
+                                                                          tmp_path_factory, botcap):
+    """Given two ladders, calibrate pools them for its fit and also fits each alone and replays the
+    other through that fit (``stability.ladders``): the spread between runs that one run's bootstrap
+    cannot see. Two synthetic ladders of one scenario differ only by their seeds: stage means within
+    15% of each other, and each fit predicts the other ladder's throughput within 5% and p50 within
+    10%."""
+    from botcap.sim.calibrate.synthetic import write_synthetic_bundle
+
+    levels = [(0.5, 120), (1, 120), (2, 120), (3, 120), (4, 120), (5, 120)]   # conftest's LADDER
+    other = write_synthetic_bundle(truth, levels, tmp_path_factory.mktemp("syn") / "other", seed=8,
+                                   warmup_s=20)
+    lad = calibrate([ladder_bundle, other], replications=2, seed=1).report["stability"]["ladders"]
+    assert lad["ladders"] == 2 and "why" not in lad
+    assert {(c["fit"], c["replayed"]) for c in lad["cross"]} == {(str(ladder_bundle), str(other)),
+                                                                 (str(other), str(ladder_bundle))}
+    service = {k: v for k, v in lad["spread"].items() if k.endswith(".service_s")}
+    assert len(service) >= 3 and max(service.values()) < 0.15, lad["spread"]
+    assert all(set(v) == {str(ladder_bundle), str(other)} for v in lad["fits"].values())
+    assert lad["max_cross_error"]["throughput"] < 0.05 and lad["max_cross_error"]["p50"] < 0.10, lad
+
+    code, out, _ = botcap("calibrate", str(ladder_bundle), str(other), "--replications", "1")
+    assert code == 0 and "stability (2 ladders, each fitted alone)" in " ".join(out.split())
+    one = calibrate([ladder_bundle], replications=1).report["stability"]
+    assert "ladders" not in one                       # one ladder: nothing to compare it with
