@@ -158,21 +158,24 @@ def calibrate(run_dirs, *, scenario_file: str | Path | None = None, holdout: lis
 
     run_doc = run_sc.model_dump(mode="json")
     run_doc["platform"] = _measured_platform(bundles[0])
-    calibrated_run = apply_patch(run_doc, fits.patch)
-    replay_sc = load_scenario(data=calibrated_run)
+
+    def replay_scenario(f) -> Scenario:
+        """The scenario a fit is validated with: the run's own, at its platform, with the fit applied."""
+        return load_scenario(data=apply_patch(run_doc, f.patch))
+
+    replay_sc = replay_scenario(fits)
     levels_out = predict.predict_levels(bundles, held, lambda b: replay_sc, replications=replications,
                                         seed=seed, first_reply=getattr(fits, "first_reply", None))
     max_err = predict.max_errors(levels_out)
 
     def refit(rng):
         f = _fit(bundles, fit_levels, run_sc, rng=rng, first=fits)
-        return f, load_scenario(data=apply_patch(run_doc, f.patch))
+        return f, replay_scenario(f)
 
     stability = bootstrap(bundles, bootstrap_draws, seed, refit, levels_out)
     if len(bundles) >= 2:   # each ladder alone, and replayed by the others' fits (``ladders``)
-        stability["ladders"] = ladder_stability(
-            bundles, fit_levels, lambda b, lvs: _fit([b], lvs, run_sc),
-            lambda f: load_scenario(data=apply_patch(run_doc, f.patch)), replications=replications, seed=seed)
+        stability["ladders"] = ladder_stability(bundles, fit_levels, lambda b, lvs: _fit([b], lvs, run_sc),
+                                                replay_scenario, replications=replications, seed=seed)
     sat = predict.saturation(levels_out, replay_sc.slo)
     usl_fit = usl.fit_usl([lv["measured"]["concurrency"] for lv in levels_out],
                           [lv["measured"]["throughput_per_s"] for lv in levels_out])
