@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from botcap.sim.calibrate.loop_cpu import bot_cpu
 from botcap.sim.calibrate.timeline import claude_calls, intervals_max, telegram_log, timeline
 
 __all__ = ["infer_structure", "BINDING_SHARE", "BLOCKED_SHARE", "KNEE_SHARE", "UNLIMITED", "mark_unqueued",
@@ -127,21 +128,12 @@ def _retries(calls: pd.DataFrame) -> dict:
     return out
 
 
-def _loop_share(b, tl: pd.DataFrame, level: int, completions_per_s: float) -> float | None:
-    """The bot's CPU at ``level``, in cores: its CPU per update taken there (run.json
-    ``levels[i].bot_cpu_s``; a bundle without per-level CPU: the whole run's per update) times the
+def _loop_share(b, tl: pd.DataFrame, level, completions_per_s: float) -> float | None:
+    """The bot's CPU at ``level`` (a ``Level``), in cores: its CPU per update taken there
+    (``loop_cpu.bot_cpu``: run.json ``levels[i].bot_cpu_s``, or the whole run's per update) times the
     level's completions per second. None without ``--bot-pid``."""
-    def positive(v) -> bool:
-        return isinstance(v, int | float) and math.isfinite(v) and v > 0
-
-    taken = tl[np.isfinite(tl["taken"].to_numpy(dtype=float))]
-    here = taken[taken["level"] == level]
-    lv_cpu = next((lv.get("bot_cpu_s") for lv in b.run.get("levels") or [] if lv.get("level") == level),
-                  None)
-    if positive(lv_cpu) and len(here):
-        return float(lv_cpu) / len(here) * completions_per_s
-    cpu = b.run.get("bot_cpu_s")
-    return float(cpu) / max(len(tl), 1) * completions_per_s if positive(cpu) else None
+    seen = bot_cpu([b], [level], tl)
+    return None if seen is None else seen[0] / max(int(seen[1].sum()), 1) * completions_per_s
 
 
 def infer_structure(b, fit_levels=None) -> dict:
@@ -190,7 +182,7 @@ def infer_structure(b, fit_levels=None) -> dict:
     claude_explains = out["claude_in_flight"]["limit"] is not None
     if saturated and top["past_knee"] and not serial and not claude_explains and math.isfinite(s_nc):
         c = work["little_outside_claude"]
-        loop = _loop_share(b, tl, top_lv.index, x)
+        loop = _loop_share(b, tl, top_lv, x)
         work["bot_loop_share"] = loop    # the bot process's CPU at the knee, in cores (bot_cpu_s)
         refused = (b.run.get("telegram_stats") or {}).get("http_429_count") or 0
         if refused:
