@@ -134,10 +134,10 @@ class CpuMeter:
             else:
                 procs[name] = entry
         busy0, busy1 = _busy(self.host0), _busy(self.host1)
-        watched = sum(self.last[name] - self.first[name] for name in self.first)
+        whole = self.between(self.series[0][0], self.series[-1][0]) if self.series else {}
         return {"wall_s": round(wall, 3), "cores": psutil.cpu_count(), "processes": procs,
                 "shared_servers": servers, "host_busy_core_pct": round(100 * (busy1 - busy0) / wall, 1),
-                "other_work_cores": round(max(0.0, (busy1 - busy0) - watched) / wall, 3)}
+                "other_work_cores": whole.get("other_work_cores")}
 
 
 def _busy(t) -> float:
