@@ -40,7 +40,7 @@ from botcap.sim.runner import replication_seeds
 from botcap.scenario import Scenario
 
 __all__ = ["MIN_KIND_N", "predict_levels", "saturation", "max_errors", "measured_frame", "level_stats",
-           "host_cpu", "busy_host_notes"]
+           "host_cpu", "busy_host_notes", "OTHER_WORK_CORES"]
 
 MIN_KIND_N = 50
 BUSY_HOST_SHARE = 0.9     # of the machine's cores in use during a level: its timings include CPU waits

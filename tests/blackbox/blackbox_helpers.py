@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from botcap.loadtest.harness.locust_procs import free_port
 from botcap.sim.calibrate import calibrate
+from botcap.sim.calibrate.predict import OTHER_WORK_CORES
 
 REPO = Path(__file__).resolve().parents[2]
 BOTS_DIR = REPO / "tests" / "fixtures" / "bots"
@@ -253,7 +254,8 @@ def check_held_out(r: dict, *, first: bool = False, low_rel: float = 0.10) -> li
     return fallback
 
 
-BUSY_OTHERS_CORES = 0.25   # another job's CPU during a ladder, in cores, past which its misses are the host's
+# another job's CPU during a ladder, in cores, past which its misses are the host's: calibrate's own threshold
+BUSY_OTHERS_CORES = OTHER_WORK_CORES
 
 
 def held_out_checked(lad: Ladder, name: str, holdout: list[float], check, capsys) -> tuple[dict, list[str]]:

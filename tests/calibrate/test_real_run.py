@@ -20,6 +20,7 @@ import pytest
 from botcap.loadtest.harness.profiles import PROFILES
 from botcap.loadtest.harness.run import RunOptions, run_load
 from botcap.sim.calibrate import calibrate
+from botcap.sim.calibrate.predict import OTHER_WORK_CORES
 from botcap.sim.calibrate.replay_bundle import replay_bundle
 
 pytestmark = pytest.mark.services
@@ -117,7 +118,7 @@ def test_a_second_ladder_on_the_same_code_gives_the_same_fit(real_bundle, tmp_pa
             bundles[busiest] = _ladder(tmp_path_factory, 13)
 
 
-BUSY_OTHERS_CORES = 0.25   # another job's CPU during a ladder (run.json cpu.other_work_cores)
+BUSY_OTHERS_CORES = OTHER_WORK_CORES   # another job's CPU during a ladder (calibrate notes it past this)
 
 
 def _other_work(bundle) -> float:
